@@ -1,0 +1,71 @@
+"""Which device and precision a model runs on: auto picks CUDA, then Apple MPS, then the CPU."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import UserFacingError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: str  # "cpu", "cuda", "mps"
+    precision: str  # "fp32", "fp16", "bf16"
+    description: str  # what the status bar shows, e.g. "CUDA (NVIDIA H100) · fp16"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return PRECISIONS[self.precision]
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.insert(0, "cuda")
+    if mps_available():
+        devices.insert(0, "mps")
+    return devices
+
+
+def supported_precisions(device: str) -> list[str]:
+    """fp32 everywhere; half precisions only where the hardware runs them natively."""
+    if device == "cuda":
+        return ["fp32", "fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
+    if device == "mps":
+        return ["fp32", "fp16"]
+    return ["fp32", "bf16"]
+
+
+def resolve_device(device: str = "auto", precision: str = "fp32") -> DeviceChoice:
+    if device not in DEVICE_CHOICES:
+        raise UserFacingError(f"Unknown device '{device}'.", f"Choose one of: {', '.join(DEVICE_CHOICES)}.")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    elif device not in available_devices():
+        raise UserFacingError(
+            f"The {device.upper()} device is not available on this computer.",
+            "Choose 'auto' or 'cpu', or check the GPU driver (see the README's troubleshooting).",
+        )
+    if precision not in PRECISIONS:
+        raise UserFacingError(f"Unknown precision '{precision}'.", "Choose fp32, fp16 or bf16.")
+    if precision not in supported_precisions(device):
+        raise UserFacingError(
+            f"{precision} is not supported on the {device.upper()} device.",
+            f"Choose one of: {', '.join(supported_precisions(device))}.",
+        )
+    if device == "cuda":
+        name = f"CUDA ({torch.cuda.get_device_name(0)})"
+    elif device == "mps":
+        name = "Apple MPS"
+    else:
+        name = "CPU"
+    return DeviceChoice(device, precision, f"{name} · {precision}")

@@ -1,0 +1,45 @@
+"""Atomic writes: a file the user made is either the old good one or the new good one, never half of each."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from engine.errors import UserFacingError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside `target`; renamed onto `target` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise _disk_error(target, exc) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomically(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    with atomic_path(target) as tmp:
+        write(tmp)
+
+
+def write_text_atomically(target: str | os.PathLike, text: str) -> None:
+    write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _disk_error(target: Path, exc: OSError) -> UserFacingError:
+    if exc.errno == errno.ENOSPC:
+        return UserFacingError(f"The disk is full: could not save {target}.", "Free some space and try again.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserFacingError(f"No permission to write {target}.", "Choose a folder you can write to.")
+    return UserFacingError(f"Could not save {target}: {exc.strerror or exc}.", "Choose another folder.")

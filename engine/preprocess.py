@@ -1,0 +1,128 @@
+"""Turns a decoded image into the model's input tensor, following the model's own data config.
+
+Gives the same numbers as timm's eval transform (`resolve_data_config` + `create_transform`), but works on
+numpy so that a batch fills one preallocated buffer, and so that video frames can skip PIL files later.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+# timm's interpolation names → Pillow's filters (torchvision maps them the same way for PIL input).
+_PIL_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+DEFAULT_CROP_PCT = 0.875  # timm's default when a config has none
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What a model expects: timm's data config, as plain values (travels inside bundles as JSON)."""
+
+    input_size: tuple[int, int, int]  # (C, H, W)
+    interpolation: str = "bicubic"
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    crop_pct: float = DEFAULT_CROP_PCT
+    crop_mode: str = "center"
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "DataConfig":
+        return cls(
+            input_size=tuple(int(v) for v in config["input_size"]),
+            interpolation=str(config.get("interpolation") or "bicubic"),
+            mean=tuple(float(v) for v in config.get("mean", cls.mean)),
+            std=tuple(float(v) for v in config.get("std", cls.std)),
+            crop_pct=float(config.get("crop_pct") or DEFAULT_CROP_PCT),
+            crop_mode=str(config.get("crop_mode") or "center"),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "input_size": list(self.input_size),
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "crop_pct": self.crop_pct,
+            "crop_mode": self.crop_mode,
+        }
+
+
+class Preprocessor:
+    """Resize, centre-crop, scale and normalise images exactly as timm's eval transform does."""
+
+    def __init__(self, config: DataConfig) -> None:
+        self.config = config
+        _, self.height, self.width = config.input_size
+        self._filter = _PIL_FILTERS.get(config.interpolation, Image.Resampling.BICUBIC)
+        self._scale = 1.0 / 255.0
+        self._mean = np.asarray(config.mean, dtype=np.float32).reshape(3, 1, 1)
+        self._std = np.asarray(config.std, dtype=np.float32).reshape(3, 1, 1)
+
+    def crop(self, image: Image.Image) -> Image.Image:
+        """Resize and crop an RGB image to the model's input size (the geometric half of the transform)."""
+        pct = self.config.crop_pct
+        scale_h, scale_w = math.floor(self.height / pct), math.floor(self.width / pct)
+        if self.config.crop_mode == "squash":
+            image = _resize(image, (scale_w, scale_h), self._filter)
+        elif self.config.crop_mode == "border":
+            return self._fit_with_border(image, scale_h, scale_w)
+        elif scale_h == scale_w:
+            image = _resize(image, _shorter_side_size(image.size, scale_h), self._filter)
+        else:
+            ratio = min(image.height / scale_h, image.width / scale_w)  # timm's ResizeKeepRatio(longest=0)
+            image = _resize(image, (round(image.width / ratio), round(image.height / ratio)), self._filter)
+        return _center_crop(image, self.height, self.width, fill=(0, 0, 0))
+
+    def _fit_with_border(self, image: Image.Image, scale_h: int, scale_w: int) -> Image.Image:
+        ratio = max(image.height / scale_h, image.width / scale_w)  # ResizeKeepRatio(longest=1)
+        image = _resize(image, (round(image.width / ratio), round(image.height / ratio)), self._filter)
+        fill = tuple(round(255 * v) for v in self.config.mean)
+        return _center_crop(image, self.height, self.width, fill=fill)
+
+    def fill(self, image: Image.Image, out: np.ndarray) -> None:
+        """Write the normalised CHW float32 input for `image` into `out` (one slot of a batch buffer)."""
+        pixels = np.asarray(self.crop(image), dtype=np.float32).transpose(2, 0, 1)
+        np.multiply(pixels, self._scale, out=out)
+        out -= self._mean
+        out /= self._std
+
+    def batch(self, images: list[Image.Image]) -> torch.Tensor:
+        buffer = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
+        for slot, image in zip(buffer, images):
+            self.fill(image, slot)
+        return torch.from_numpy(buffer)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.batch([image])[0]
+
+
+def _shorter_side_size(size: tuple[int, int], short: int) -> tuple[int, int]:
+    # torchvision's Resize(int): the shorter side becomes `short`, the longer is truncated, not rounded.
+    width, height = size
+    if width <= height:
+        return short, int(short * height / width)
+    return int(short * width / height), short
+
+
+def _resize(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+    return image if image.size == size else image.resize(size, resample)
+
+
+def _center_crop(image: Image.Image, height: int, width: int, fill: tuple[int, ...]) -> Image.Image:
+    if image.width < width or image.height < height:  # torchvision pads images smaller than the crop
+        padded = Image.new("RGB", (max(width, image.width), max(height, image.height)), fill)
+        padded.paste(image, ((padded.width - image.width) // 2, (padded.height - image.height) // 2))
+        image = padded
+    top = int(round((image.height - height) / 2.0))
+    left = int(round((image.width - width) / 2.0))
+    return image.crop((left, top, left + width, top + height))

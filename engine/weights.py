@@ -1,0 +1,81 @@
+"""Reads weights files users give us, safely: safetensors, or torch.load(weights_only=True). Never unpickles code."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from engine.errors import UserFacingError
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+WEIGHTS_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
+# Training checkpoints often wrap the weights; these are the keys PyTorch tools commonly use.
+_WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model", "module", "net")
+
+
+def read_safetensors_metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _not_weights(path, f"it is not a valid .safetensors file ({exc})") from exc
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors in a weights file, unwrapped from training checkpoints and DataParallel prefixes."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserFacingError(
+            f"{path} is a folder, not a weights file.",
+            "Choose a .safetensors/.pth file, or open the folder as a model bundle.",
+        )
+    if not path.is_file():
+        raise UserFacingError(f"The weights file {path} does not exist.", "Check the path and try again.")
+    suffix = path.suffix.lower()
+    if suffix not in WEIGHTS_SUFFIXES:
+        raise _not_weights(path, f"'{suffix or 'no extension'}' is not a weights format")
+    if suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise _not_weights(path, f"it is not a valid .safetensors file ({exc})") from exc
+    return _unwrap(path, _torch_load(path))
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses any pickle that would construct arbitrary objects or call functions.
+        raise UserFacingError(
+            f"{path.name} contains Python code or objects, not just weights; Classifier Studio refused to open it.",
+            "Files like this can run programs on your computer. Ask for a .safetensors or plain state_dict file.",
+        ) from exc
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError, TypeError) as exc:
+        raise _not_weights(path, "it is damaged or not a PyTorch weights file") from exc
+
+
+def _unwrap(path: Path, checkpoint: object) -> dict[str, torch.Tensor]:
+    while isinstance(checkpoint, dict):
+        inner = next((checkpoint[k] for k in _WRAPPER_KEYS if isinstance(checkpoint.get(k), dict)), None)
+        if inner is None:
+            break
+        checkpoint = inner
+    if not isinstance(checkpoint, dict):
+        raise _not_weights(path, "it holds no named tensors")
+    tensors = {str(k): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise _not_weights(path, "it holds no tensors")
+    if all(k.startswith("module.") for k in tensors):  # saved from DataParallel/DistributedDataParallel
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _not_weights(path: Path, why: str) -> UserFacingError:
+    return UserFacingError(
+        f"Cannot read {path.name}: {why}.",
+        "Choose a .safetensors or .pth/.pt/.bin weights file, or a Classifier Studio model bundle.",
+    )

@@ -1,0 +1,133 @@
+"""Bundles carry everything needed to use a model; prediction gives sorted top-k per image and keeps going past bad files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from PIL import Image
+
+from engine.bundle import INFO_NAME, WEIGHTS_NAME, BundleInfo, is_bundle, read_bundle, save_bundle
+from engine.errors import Cancelled, UserFacingError
+from engine.events import CancelToken, Progress
+from engine.export import export_results
+from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile, load_model
+from engine.predict import Classifier, expand_paths
+from engine.preprocess import DataConfig
+from tests.conftest import make_bundle
+
+
+def test_bundle_folder_loads_with_its_labels_and_preprocessing(tiny_bundle):
+    assert is_bundle(tiny_bundle) and (tiny_bundle / WEIGHTS_NAME).is_file()
+    info = json.loads((tiny_bundle / INFO_NAME).read_text())
+    assert info["architecture"] == "test_efficientnet" and info["labels"] == ["cat", "dog", "bird"]
+    loaded = load_model(ModelSpec(source=Bundle(str(tiny_bundle))))
+    assert loaded.labels == ("cat", "dog", "bird")
+    assert loaded.data_config == DataConfig.from_dict(info["data_config"])
+    assert loaded.name == "tiny_bundle" and loaded.device.description == "CPU · fp32"
+
+
+def test_single_file_bundle_also_opens_as_a_weights_file(tmp_path):
+    path = make_bundle(tmp_path / "pets.safetensors", labels=("cat", "dog"))
+    assert is_bundle(path)
+    # A user picking the file through "load weights file" gets the bundle, no architecture needed.
+    loaded = load_model(ModelSpec("", WeightsFile(str(path))))
+    assert loaded.labels == ("cat", "dog") and loaded.arch == "test_efficientnet"
+
+
+def test_bundle_predictions_equal_the_saved_model(tmp_path, photo_files):
+    torch.manual_seed(3)
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=4).eval()
+    config = DataConfig((3, 96, 96), "bilinear", crop_pct=1.0)
+    save_bundle(tmp_path / "b", model.state_dict(), BundleInfo("test_resnet", ("a", "b", "c", "d"), config))
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tmp_path / "b")))))
+    image = Image.open(photo_files[0]).convert("RGB")
+    with torch.inference_mode():
+        expected = model(classifier.preprocessor.batch([image])).softmax(-1)[0]
+    top = classifier.predict_images([image], topk=4)[0]
+    assert [t.index for t in top] == expected.argsort(descending=True).tolist()
+    assert [t.prob for t in top] == pytest.approx(expected.sort(descending=True).values.tolist(), abs=1e-6)
+
+
+def test_damaged_bundles_are_refused_clearly(tmp_path, tiny_bundle):
+    (tiny_bundle / INFO_NAME).write_text("{broken")
+    with pytest.raises(UserFacingError, match="not a valid model bundle"):
+        read_bundle(tiny_bundle)
+    newer = make_bundle(tmp_path / "newer")
+    info = json.loads((newer / INFO_NAME).read_text())
+    info["schema_version"] = 99
+    (newer / INFO_NAME).write_text(json.dumps(info))
+    with pytest.raises(UserFacingError, match="newer Classifier Studio"):
+        read_bundle(newer)
+    with pytest.raises(UserFacingError, match="not a model bundle"):
+        read_bundle(tmp_path)
+
+
+def test_a_batch_with_bad_files_classifies_the_rest(tiny_bundle, photo_files, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(photo_files[0].read_bytes()[:300])
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    paths = [photo_files[0], corrupt, photo_files[1], text, tmp_path / "missing.png", *photo_files[2:]]
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
+    events, streamed = [], []
+    results = classifier.classify_files(paths, topk=5, batch_size=3, on_result=streamed.append, on_event=events.append)
+    assert [r.path for r in results] == [str(p) for p in paths] and streamed == results
+    failed = {Path(r.path).name for r in results if r.error}
+    assert failed == {"corrupt.jpg", "notes.txt", "missing.png"}
+    for result in results:
+        if result.error is None:
+            assert len(result.top) == 3  # top-5 of a 3-class model
+            probs = [t.prob for t in result.top]
+            assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-5)
+            assert result.ms > 0
+    assert [e.done for e in events if isinstance(e, Progress)] == [3, 6, 7]
+
+
+def test_cancel_stops_a_batch_between_images(tiny_bundle, photo_files):
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
+    cancel = CancelToken()
+    seen = []
+
+    def on_result(result):
+        seen.append(result)
+        cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        classifier.classify_files(photo_files * 5, batch_size=2, on_result=on_result, cancel=cancel)
+    assert len(seen) == 2  # the batch in flight finishes; nothing after it starts
+
+
+def test_folders_expand_recursively_to_image_files(tmp_path, photo_files):
+    nested = tmp_path / "photos" / "more" / "deeper"
+    nested.mkdir(parents=True)
+    (nested / "copy.PNG").write_bytes(photo_files[1].read_bytes())
+    (tmp_path / "photos" / "readme.txt").write_text("x")
+    found = expand_paths([tmp_path / "photos"])
+    assert {p.name for p in found} == {p.name for p in photo_files} | {"copy.PNG"}
+
+
+def test_exported_csv_and_json_hold_every_result(tiny_bundle, photo_files, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
+    results = classifier.classify_files([*photo_files, bad])
+    data = json.loads(export_results(results, tmp_path / "out.json").read_text())
+    assert [d["path"] for d in data] == [r.path for r in results]
+    assert "error" in data[-1] and data[0]["top"][0]["label"] in {"cat", "dog", "bird"}
+    lines = export_results(results, tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0].startswith("path,top1_label") and len(lines) == len(results) + 1
+
+
+def test_unknown_architecture_suggests_close_names():
+    with pytest.raises(UserFacingError) as caught:
+        load_model(ModelSpec("resnet5O", RandomInit()))
+    assert "resnet5O" in caught.value.message and "resnet50" in caught.value.hint
+
+
+def test_torchvision_alexnet_is_offered(tmp_path):
+    loaded = load_model(ModelSpec("torchvision/alexnet", RandomInit()))
+    assert loaded.num_classes == 1000 and loaded.labels[281] == "tabby, tabby cat"
+    assert loaded.data_config.input_size == (3, 224, 224)
