@@ -87,6 +87,7 @@ class _Built:
     labels: tuple[str, ...]
     data_config: DataConfig
     source: str
+    name: str = ""  # a bundle's own display name, from its provenance
 
 
 def load_model(
@@ -102,7 +103,7 @@ def load_model(
     cancel.check()
     on_event(Log("info", f"Moving {built.arch} to {choice.description}"))
     model = built.model.to(device=choice.device, dtype=choice.dtype).eval()
-    name = Path(spec.source.path).stem if isinstance(spec.source, Bundle) else built.arch
+    name = built.name or (Path(spec.source.path).stem if isinstance(spec.source, Bundle) else built.arch)
     return LoadedModel(model, built.arch, built.labels, built.data_config, choice, name, built.source)
 
 
@@ -185,7 +186,8 @@ def _load_bundle(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _
     info, state = read_bundle(path)
     model, _ = create_architecture(info.architecture, num_classes=len(info.labels), pretrained=False)
     _fit_weights(model, state, f"The bundle {path.name} is damaged: its weights do not fit {info.architecture}")
-    return _Built(model, info.architecture, info.labels, info.data_config, f"bundle {path}")
+    name = str(info.provenance.get("name") or path.stem)
+    return _Built(model, info.architecture, info.labels, info.data_config, f"bundle {path}", name)
 
 
 _LOADERS: dict[type, Callable[[ModelSpec, EventSink, CancelToken], _Built]] = {

@@ -1,6 +1,7 @@
 """Where Classifier Studio's bundled files live, in a source checkout and in a PyInstaller build."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,3 +14,26 @@ def resources_dir() -> Path:
     if bundle:
         return Path(bundle) / "resources"
     return Path(__file__).resolve().parent.parent / "resources"
+
+
+APP_NAME = "Classifier Studio"
+DATA_DIR_ENV = "CLASSIFIER_STUDIO_DATA_DIR"  # lets users (and portable installs) keep data elsewhere
+
+
+def user_data_dir() -> Path:
+    """Classifier Studio's per-user data folder (converted models, ...), where each OS expects it.
+
+    Read from the environment on every call, so a changed XDG_DATA_HOME or override takes effect at once.
+    """
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = xdg if os.path.isabs(xdg) else str(Path.home() / ".local" / "share")
+    return Path(base) / APP_NAME

@@ -49,12 +49,14 @@ def _torch_load(path: Path) -> object:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only refuses any pickle that would construct arbitrary objects or call functions.
+        if "Weights only load failed" not in str(exc):  # a broken pickle, not one the safe loader refused
+            raise _not_weights(path, "it is damaged or not a PyTorch weights file") from exc
+        # The weights-only loader refuses any pickle that would build arbitrary objects or call functions.
         raise UserFacingError(
             f"{path.name} contains Python code or objects, not just weights; Classifier Studio refused to open it.",
             "Files like this can run programs on your computer. Ask for a .safetensors or plain state_dict file.",
         ) from exc
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (IndexError, struct.error, ...) on damaged files
         raise _not_weights(path, "it is damaged or not a PyTorch weights file") from exc
 
 

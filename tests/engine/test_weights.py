@@ -100,3 +100,13 @@ def test_a_weights_file_needs_an_architecture(tmp_path, state_dict):
     with pytest.raises(UserFacingError) as caught:
         load_model(ModelSpec("", WeightsFile(str(tmp_path / "w.safetensors"))))
     assert "w.safetensors" in caught.value.hint
+
+
+def test_a_truncated_checkpoint_is_called_damaged_not_hostile(tmp_path, state_dict):
+    torch.save(state_dict, tmp_path / "full.pth")
+    for name, cut in (("zip.pth", 0.5), ("head.pth", 0.01)):
+        data = (tmp_path / "full.pth").read_bytes()
+        (tmp_path / name).write_bytes(data[: int(len(data) * cut)])
+        with pytest.raises(UserFacingError) as caught:
+            read_state_dict(tmp_path / name)
+        assert "damaged" in caught.value.message and "refused" not in caught.value.message

@@ -1,0 +1,107 @@
+"""Classifier Studio's inference speed against a plain timm eager script, measured in the same run.
+
+For each model: latency per image at batch 1 and throughput at batch 8, from JPEG files on disk
+(decode + preprocess + predict), through our engine and through the plain script, and their ratio.
+Both paths run the same nn.Module, so the difference is what the engine adds.
+
+    python benchmarks/inference.py [--models a,b] [--device cpu] [--repeats 20]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from timm.data import create_transform
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.models import ModelSpec, RandomInit, load_model  # noqa: E402
+from engine.predict import Classifier  # noqa: E402
+
+MODELS = ["mobilenetv3_large_100", "efficientnet_b0", "resnet50", "vit_small_patch16_224", "tf_efficientnet_lite0"]
+
+
+def write_photos(folder: Path, count: int) -> list[Path]:
+    from skimage import data
+
+    photos = [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
+    paths = []
+    for i in range(count):
+        path = folder / f"photo{i}.jpg"
+        Image.fromarray(photos[i % len(photos)]).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def median_seconds(run, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def plain_timm(model: torch.nn.Module, transform, device: str):
+    """What a user would write with timm alone: open, transform, forward, softmax, top-5."""
+
+    @torch.inference_mode()
+    def run(paths: list[Path]) -> None:
+        batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths]).to(device)
+        model(batch).softmax(-1).topk(5)
+
+    return run
+
+
+def bench_model(arch: str, paths: list[Path], device: str, repeats: int) -> dict:
+    loaded = load_model(ModelSpec(arch, RandomInit()), device=device)
+    classifier = Classifier(loaded)
+    config = loaded.data_config
+    transform = create_transform(
+        input_size=config.input_size, interpolation=config.interpolation, mean=config.mean, std=config.std,
+        crop_pct=config.crop_pct, crop_mode=config.crop_mode,
+    )
+    plain = plain_timm(loaded.model, transform, loaded.device.device)
+    one, eight = paths[:1], paths[:8]
+    row = {"model": arch}
+    # Interleave the two paths so background load on the machine hits both alike.
+    row["plain_b1_ms"] = median_seconds(lambda: plain(one), repeats) * 1000
+    row["ours_b1_ms"] = median_seconds(lambda: classifier.classify_files(one, batch_size=1), repeats) * 1000
+    row["plain_b8_ips"] = 8 / median_seconds(lambda: plain(eight), max(3, repeats // 4))
+    row["ours_b8_ips"] = 8 / median_seconds(lambda: classifier.classify_files(eight, batch_size=8), max(3, repeats // 4))
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    header = f"{'model':28} {'plain b1 ms':>11} {'ours b1 ms':>10} {'ratio':>6} {'plain b8 img/s':>14} {'ours b8 img/s':>13} {'ratio':>6}"
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_photos(Path(tmp), 8)
+        for arch in args.models.split(","):
+            r = bench_model(arch, paths, args.device, args.repeats)
+            print(
+                f"{r['model']:28} {r['plain_b1_ms']:11.1f} {r['ours_b1_ms']:10.1f} "
+                f"{r['ours_b1_ms'] / r['plain_b1_ms']:6.2f} {r['plain_b8_ips']:14.1f} {r['ours_b8_ips']:13.1f} "
+                f"{r['plain_b8_ips'] / r['ours_b8_ips']:6.2f}",
+                flush=True,
+            )
+    print("ratio = ours / plain time (below 1.00: the engine is faster; goal here: at most 1.10)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
