@@ -12,7 +12,7 @@ import torch
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, BundleInfo, save_bundle
 from engine.errors import UserFacingError
 from engine.events import EventSink, Log, ignore_events
-from engine.models import Bundle, ModelSpec, create_architecture, imagenet_labels
+from engine.models import Builtin, ModelSpec, create_architecture, imagenet_labels
 from engine.paths import user_data_dir
 from engine.weights import read_state_dict
 
@@ -31,8 +31,8 @@ def builtin_bundle_path() -> Path:
 
 
 def builtin_model_spec() -> ModelSpec:
-    """The starter model as a spec for `load_model`; converts it first if needed (once, about a second)."""
-    return ModelSpec(BUILTIN_ARCH, Bundle(str(ensure_builtin_bundle())))
+    """The starter model as a spec for `load_model`, which converts it first if needed (once, about a second)."""
+    return ModelSpec(BUILTIN_ARCH, Builtin())
 
 
 def ensure_builtin_bundle(on_event: EventSink = ignore_events) -> Path:

@@ -15,6 +15,9 @@ from engine.paths import resources_dir
 
 TORCHVISION_PREFIX = "torchvision/"
 CATALOG_FILENAME = "catalog.json"
+# The built-in model (engine/builtin.py) is this architecture with weights shipped inside the product.
+BUILTIN_ARCH = "tf_efficientnet_lite0.in1k"
+BUILTIN_TAG = "built in · offline"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class CuratedModel:
 
     @property
     def source(self) -> str:
+        if self.arch == BUILTIN_ARCH:
+            return "builtin"
         return "torchvision" if self.arch.startswith(TORCHVISION_PREFIX) else "timm"
 
 
@@ -49,6 +54,8 @@ class CuratedModel:
 CURATED: tuple[CuratedModel, ...] = tuple(
     CuratedModel(arch, family, name)
     for arch, family, name in (
+        # First: works offline from the first start, its weights ship with Classifier Studio.
+        (BUILTIN_ARCH, "EfficientNet", "EfficientNet-Lite0"),
         ("mobilenetv2_100.ra_in1k", "MobileNet", "MobileNetV2"),
         ("mobilenetv3_small_100.lamb_in1k", "MobileNet", "MobileNetV3-Small"),
         ("mobilenetv3_large_100.ra_in1k", "MobileNet", "MobileNetV3-Large"),
@@ -113,6 +120,7 @@ CURATED: tuple[CuratedModel, ...] = tuple(
 
 # The fixed tag vocabulary, in the order tags are listed on an entry.
 TAGS: tuple[str, ...] = (
+    BUILTIN_TAG,
     "default",
     "fastest",
     "smallest",
@@ -127,14 +135,15 @@ TAGS: tuple[str, ...] = (
 # Which display names carry each tag. Mostly transcribed from the fine-tuning guide's "Choosing the
 # Right Model" (by priority) and "Dataset Size Guidelines"; kept as names so it reads like the guide.
 GUIDANCE: dict[str, tuple[str, ...]] = {
-    "default": ("MobileNetV3-Large",),
+    BUILTIN_TAG: ("EfficientNet-Lite0",),
+    "default": ("EfficientNet-Lite0",),
     # The guide also lists "ViT Small MSN"; timm has no MSN checkpoint, so it is not mapped.
     "fastest": ("ResNet-18", "MobileNetV3-Small"),
     "smallest": ("MobileNetV3-Small", "ResNet-18", "EfficientNet-B0"),
     # The guide names the first three; the other MobileNets are designed for mobile vision per the
     # model-family reference (MobileNet v1-v4 papers).
     "mobile/edge": (
-        "MobileNetV3-Small", "EfficientNet-B0", "ResNet-18",
+        "EfficientNet-Lite0", "MobileNetV3-Small", "EfficientNet-B0", "ResNet-18",
         "MobileNetV2", "MobileNetV3-Large", "MobileNetV4-Conv-Small", "MobileNetV4-Hybrid-Medium",
     ),
     # The guide's third pick, EfficientNet-B0, is there for parameter efficiency, not peak accuracy,
@@ -149,7 +158,7 @@ GUIDANCE: dict[str, tuple[str, ...]] = {
 }
 
 _BY_DISPLAY_NAME = {m.display_name: m for m in CURATED}
-DEFAULT_ARCH: str = _BY_DISPLAY_NAME[GUIDANCE["default"][0]].arch  # mobilenetv3_large_100.ra_in1k
+DEFAULT_ARCH: str = _BY_DISPLAY_NAME[GUIDANCE["default"][0]].arch  # the built-in model: works offline
 
 
 def catalog_path() -> Path:

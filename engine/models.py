@@ -14,6 +14,7 @@ import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
+from engine.catalog import find_entry
 from engine.devices import DeviceChoice, resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
@@ -52,11 +53,16 @@ class Bundle:
 
 
 @dataclass(frozen=True)
+class Builtin:
+    """The starter model shipped inside Classifier Studio (EfficientNet-Lite0, ImageNet-1k): needs no network."""
+
+
+@dataclass(frozen=True)
 class RandomInit:
     """Untrained weights: for training from scratch, tests and benchmarks."""
 
 
-ModelSource = Union[Hub, WeightsFile, Bundle, RandomInit]
+ModelSource = Union[Hub, WeightsFile, Bundle, Builtin, RandomInit]
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,14 @@ def load_model(
     model = built.model.to(device=choice.device, dtype=choice.dtype).eval()
     name = built.name or (Path(spec.source.path).stem if isinstance(spec.source, Bundle) else built.arch)
     return LoadedModel(model, built.arch, built.labels, built.data_config, choice, name, built.source)
+
+
+def spec_for_name(name: str) -> ModelSpec:
+    """What a catalog row or a typed model name loads: the built-in bundle for the built-in entry, else Hub weights."""
+    entry = find_entry(name)
+    if entry is not None and entry.source == "builtin":
+        return ModelSpec(entry.arch, Builtin())
+    return ModelSpec(entry.arch if entry else name.strip(), Hub())
 
 
 def imagenet_labels(num_classes: int) -> tuple[str, ...] | None:
@@ -190,10 +204,19 @@ def _load_bundle(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _
     return _Built(model, info.architecture, info.labels, info.data_config, f"bundle {path}", name)
 
 
+def _load_builtin(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Built:
+    from engine.builtin import ensure_builtin_bundle  # engine.builtin builds on this module
+
+    built = _load_bundle(ModelSpec(source=Bundle(str(ensure_builtin_bundle(on_event)))), on_event, cancel)
+    built.source = "built into Classifier Studio (works offline)"
+    return built
+
+
 _LOADERS: dict[type, Callable[[ModelSpec, EventSink, CancelToken], _Built]] = {
     Hub: _load_hub,
     WeightsFile: _load_file,
     Bundle: _load_bundle,
+    Builtin: _load_builtin,
     RandomInit: _load_random,
 }
 

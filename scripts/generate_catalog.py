@@ -44,7 +44,7 @@ def _build_torchvision(arch: str) -> Built:
     return net, (crop[0], crop[-1]), len(weights.meta["categories"])
 
 
-BUILDERS: dict[str, Callable[[str], Built]] = {"timm": _build_timm, "torchvision": _build_torchvision}
+BUILDERS: dict[str, Callable[[str], Built]] = {"timm": _build_timm, "builtin": _build_timm, "torchvision": _build_torchvision}
 
 
 def measure_on(model: CuratedModel, device: str) -> dict:

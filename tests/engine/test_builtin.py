@@ -199,7 +199,7 @@ def test_a_damaged_or_foreign_weights_file_is_refused_and_nothing_is_left_behind
     make(real, impostor)
     _use_as_package_file(monkeypatch, impostor)
     with pytest.raises(UserFacingError) as caught:
-        builtin_model_spec()
+        load_model(builtin_model_spec())  # the user's path: loading the built-in model converts it
     assert real.name in caught.value.message and "damaged or not the expected file" in caught.value.message
     assert REINSTALL in caught.value.hint
     assert not builtin_bundle_path().exists()
@@ -220,3 +220,14 @@ def test_a_damaged_bundle_is_converted_again(starter, monkeypatch):
     (folder / INFO_NAME).write_text("{ half a file", encoding="utf-8")
     assert ensure_builtin_bundle() == folder and is_bundle(folder)
     assert json.loads((folder / INFO_NAME).read_text(encoding="utf-8"))["provenance"]["name"] == BUILTIN_NAME
+
+
+def test_the_catalog_entry_and_its_names_reach_the_built_in_model():
+    from engine.catalog import DEFAULT_ARCH, catalog
+    from engine.models import Builtin, spec_for_name
+
+    assert catalog()[0].arch == DEFAULT_ARCH and spec_for_name(DEFAULT_ARCH).source == Builtin()
+    assert spec_for_name("EfficientNet-Lite0").source == Builtin()
+    assert spec_for_name("resnet50").arch == "resnet50.a1_in1k"  # other names go to the Hub
+    loaded = load_model(spec_for_name("tf_efficientnet_lite0"))
+    assert loaded.name == BUILTIN_NAME and "offline" in loaded.source and loaded.num_classes == 1000

@@ -54,8 +54,8 @@ def test_every_required_family_and_model_is_present() -> None:
 
 def test_entries_are_grouped_by_family_and_unique() -> None:
     entries = catalog()
-    families = [e.family for e in entries]
-    # Each family appears as one contiguous run in display order.
+    # Each family appears as one contiguous run in display order (the built-in model leads the list).
+    families = [e.family for e in entries if e.source != "builtin"]
     runs = [f for i, f in enumerate(families) if i == 0 or families[i - 1] != f]
     assert len(runs) == len(set(runs))
     assert len({e.arch for e in entries}) == len(entries)
@@ -97,7 +97,8 @@ def test_json_is_in_sync_with_the_curated_table(catalog_json: dict) -> None:
 
 def test_entry_fields_are_consistent() -> None:
     for entry in catalog():
-        assert entry.source == ("torchvision" if entry.arch.startswith("torchvision/") else "timm")
+        expected_source = "torchvision" if entry.arch.startswith("torchvision/") else "timm"
+        assert entry.source == ("builtin" if entry.arch == cat.BUILTIN_ARCH else expected_source)
         assert all(isinstance(n, int) and n > 0 for n in entry.input_size)
         assert 0.01 < entry.gflops < 100
         assert set(entry.tags) <= set(cat.TAGS)
@@ -109,7 +110,7 @@ def test_curated_timm_checkpoints_exist() -> None:
     pretrained = set(timm.list_pretrained())
     all_models = set(timm.list_models())
     for model in cat.CURATED:
-        if model.source == "timm":
+        if model.source in ("timm", "builtin"):
             assert cat.base_name(model.arch) in all_models, model.arch
             assert model.arch in pretrained, model.arch
 
@@ -130,7 +131,8 @@ def test_find_entry() -> None:
     assert find_entry("resnet50") is resnet50
     assert find_entry("ResNet-50") is resnet50
     assert find_entry("  resnet-50 ") is resnet50
-    assert find_entry("mobilenet v3 large") is find_entry(DEFAULT_ARCH)
+    assert find_entry("mobilenet v3 large") is find_entry("mobilenetv3_large_100")
+    assert find_entry("efficientnet lite0") is find_entry(DEFAULT_ARCH)
     assert find_entry("torchvision/alexnet") is find_entry("alexnet")
     assert find_entry("resnet26d") is None
     assert find_entry("not_a_model") is None
@@ -148,10 +150,11 @@ def test_unknown_architectures(name: str) -> None:
     assert not is_known_architecture(name)
 
 
-def test_default_arch_is_mobilenetv3_large() -> None:
+def test_default_is_the_built_in_model_listed_first() -> None:
     entry = find_entry(DEFAULT_ARCH)
-    assert entry is not None and entry.display_name == "MobileNetV3-Large"
-    assert DEFAULT_ARCH.startswith("mobilenetv3_large_100.")
+    assert entry is not None and entry.display_name == "EfficientNet-Lite0" and entry.source == "builtin"
+    assert catalog()[0] is entry or catalog()[0] == entry
+    assert cat.BUILTIN_TAG in entry.tags
     assert [e.arch for e in catalog() if "default" in e.tags] == [DEFAULT_ARCH]
 
 
@@ -171,7 +174,8 @@ def test_guidance_names_refer_to_catalog_entries() -> None:
         ("ResNet-101", {"most accurate"}),
         ("ResNet-50", {"balanced", "medium datasets"}),
         ("EfficientNet-B0", {"smallest", "mobile/edge", "balanced", "medium datasets"}),
-        ("MobileNetV3-Large", {"default", "mobile/edge"}),
+        ("MobileNetV3-Large", {"mobile/edge"}),
+        ("EfficientNet-Lite0", {"built in · offline", "default", "mobile/edge"}),
         ("Swin-B", set()),
     ],
 )
