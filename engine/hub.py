@@ -33,7 +33,7 @@ CONNECT_TIMEOUT_S = 5.0  # a closed network must be reported in seconds, not min
 DOWNLOAD_CHUNK_BYTES = 256 * 1024  # progress and cancellation every 256 KB: often enough on a slow line
 OFFLINE_HINT = (
     "Connect to the internet to download it once (it is cached afterwards), "
-    "or load a weights file or model bundle you already have (File ▸ Open model file…)."
+    "or load a weights file or model bundle you already have."
 )
 
 

@@ -1,0 +1,406 @@
+"""Classifier Studio's command line: `classify` images and list the `models` catalog, without a window.
+
+torch is imported only inside the commands that need it, so `--help` and `models` answer at once.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import io
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TextIO
+
+from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
+from engine.errors import Cancelled, UserFacingError
+from engine.events import CancelToken, Event, Log, Progress
+from engine.paths import user_data_dir
+
+if TYPE_CHECKING:
+    from engine.models import ModelSpec
+    from engine.predict import ImageResult
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # some files could not be classified; the others' results were printed
+EXIT_USAGE = 2  # bad arguments, or the model could not be loaded
+EXIT_BUG = 3
+EXIT_CANCELLED = 130  # the shell convention for "stopped by Ctrl+C"
+
+# Copies of values from engine.devices, engine.predict and engine.weights: those modules import torch,
+# which --help must not wait for. tests/test_cli.py checks that the copies agree.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("fp32", "fp16", "bf16")
+DEFAULT_TOPK = 5
+DEFAULT_BATCH = 8
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand; `live` and `train` join the COMMANDS table later."""
+
+    name: str
+    summary: str
+    epilog: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerate_unprintable_characters()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors; argparse has printed what to say
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE if exc.code else EXIT_OK
+    return run_guarded(args.run, args)
+
+
+def version() -> str:
+    try:
+        return metadata.version("classifier-studio")
+    except metadata.PackageNotFoundError:  # a source checkout that was never installed
+        return "dev"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Classifier Studio: classify images with timm models. Without arguments it opens the window.",
+        epilog=TOP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"Classifier Studio {version()}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.name,
+            help=command.summary,
+            description=command.summary,
+            epilog=command.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Runs a command; every failure becomes a short message and an exit code, never a traceback."""
+    try:
+        return run(args)
+    except UserFacingError as exc:
+        print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return EXIT_USAGE
+    except (Cancelled, KeyboardInterrupt):
+        print("Cancelled.", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader (`| head`) stopped reading; send the rest to devnull so the exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SOME_FAILED
+    except Exception as exc:  # a bug: the details go to the log, the user gets one line
+        return _report_bug(exc)
+
+
+def default_model_spec() -> ModelSpec:
+    """The model `classify` uses when no --model is given: the built-in one, which needs no network."""
+    from engine.models import spec_for_name
+
+    return spec_for_name(DEFAULT_ARCH)
+
+
+def model_spec_from_args(model: str | None, weights: str | None) -> ModelSpec:
+    """--model: a catalog/timm name (Hub weights) or a bundle path; --weights: a file for the named architecture."""
+    from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
+
+    if weights is not None:
+        if not model or _is_path(model):
+            raise UserFacingError(
+                "--weights needs --model to name the architecture the weights were trained for.",
+                "For example: --model resnet50 --weights my_weights.pth (a bundle needs no --weights).",
+            )
+        return ModelSpec(spec_for_name(model).arch, WeightsFile(weights))
+    if model is None:
+        return default_model_spec()
+    if _is_path(model):
+        if not Path(model).exists():
+            raise UserFacingError(f"There is no model bundle at {model}.", "Check the path, or give a model name.")
+        return ModelSpec(source=Bundle(model))
+    return spec_for_name(model)
+
+
+def _is_path(model: str) -> bool:
+    # Names may contain "/" ("torchvision/alexnet"), so only an existing path or a weights suffix means a file.
+    return Path(model).exists() or model.lower().endswith(WEIGHTS_SUFFIXES)
+
+
+def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("paths", nargs="+", metavar="PATH", help="image files, or folders (searched recursively)")
+    add(
+        "--model",
+        metavar="NAME|BUNDLE",
+        help="a catalog or timm model name (pretrained weights from the Hugging Face Hub), or a Classifier Studio "
+        "bundle folder/.safetensors file (default: a small general-purpose ImageNet model)",
+    )
+    add("--weights", metavar="FILE", help="a .safetensors/.pth weights file for the --model architecture")
+    add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
+    add("--precision", choices=PRECISION_CHOICES, default="fp32", help="number format (default: fp32)")
+    add("--topk", type=_positive_int, default=DEFAULT_TOPK, metavar="K", help="classes per image (default: 5)")
+    add("--batch-size", type=_positive_int, default=DEFAULT_BATCH, metavar="N", help="images per batch (default: 8)")
+    add("--json", action="store_true", help="print one JSON object per image on stdout, nothing else")
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    from engine.models import load_model  # deferred: torch takes seconds to import
+    from engine.predict import Classifier, expand_paths
+
+    spec = model_spec_from_args(args.model, args.weights)
+    reporter = StderrReporter(sys.stderr)
+    cancel = CancelToken()
+    with cancel_on_ctrl_c(cancel):
+        paths = expand_paths(args.paths, cancel)
+        if not paths:
+            raise UserFacingError(f"No image files in {', '.join(args.paths)}.", "Give image files or folders of them.")
+        reporter.line(f"Loading {spec.arch or spec.source.path}…")
+        try:
+            loaded = load_model(spec, args.device, args.precision, reporter, cancel)
+        except UserFacingError as exc:
+            raise _for_command_line(exc) from exc
+        reporter.line(f"Using {loaded.arch} from {loaded.source} on {loaded.device.description}")
+        started = time.perf_counter()
+        show = _print_json if args.json else _print_human
+        results = Classifier(loaded).classify_files(paths, args.topk, args.batch_size, show, reporter, cancel)
+        cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
+    failed = sum(result.error is not None for result in results)
+    summary = f"{len(results) - failed} of {len(results)} images classified in {time.perf_counter() - started:.1f} s"
+    reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _for_command_line(exc: UserFacingError) -> UserFacingError:
+    from engine.hub import OFFLINE_HINT
+
+    if exc.hint != OFFLINE_HINT:
+        return exc
+    # The engine's hint names the window's menu; here the fix is an option.
+    return UserFacingError(
+        exc.message,
+        "Connect to the internet to download it once (it is cached afterwards), or use a file you already have: "
+        "--model BUNDLE, or --model ARCH --weights FILE.",
+    )
+
+
+def _print_human(result: ImageResult) -> None:
+    if result.error is not None:
+        _print_failure(result)
+        return
+    lines = [f"{result.path}  ({result.ms:.1f} ms)"]
+    lines += [f"{top.prob * 100:6.1f} %  {top.label}" for top in result.top]
+    print("\n".join(lines), flush=True)
+
+
+def _print_json(result: ImageResult) -> None:
+    print(json.dumps(result.as_json()), flush=True)
+    if result.error is not None:  # also on the terminal, for someone redirecting stdout to a file
+        _print_failure(result)
+
+
+def _print_failure(result: ImageResult) -> None:
+    print(f"{result.path}: {result.error}", file=sys.stderr, flush=True)
+
+
+class StderrReporter:
+    """Shows engine events on stderr: a live download line on a terminal, one line per download otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self._announced: set[str] = set()
+        self._line_open = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Log) and event.level != "info":
+            self.line(f"{event.level}: {event.text}")
+        elif isinstance(event, Progress) and event.unit == "bytes":
+            self._download(event)
+
+    def line(self, text: str) -> None:
+        if self._line_open:
+            self.stream.write("\n")
+            self._line_open = False
+        print(text, file=self.stream, flush=True)
+
+    def _download(self, progress: Progress) -> None:
+        total = f" / {progress.total / 1e6:.1f} MB" if progress.total else ""
+        if self.live:
+            percent = f"{progress.fraction:4.0%}  " if progress.fraction is not None else ""
+            self.stream.write(f"\r{progress.what}: {percent}{progress.done / 1e6:.1f} MB{total}   ")
+            self.stream.flush()
+            self._line_open = True
+        elif progress.what not in self._announced:
+            self._announced.add(progress.what)
+            size = f" ({progress.total / 1e6:.1f} MB)" if progress.total else ""
+            self.line(f"{progress.what}{size}…")
+
+
+@contextlib.contextmanager
+def cancel_on_ctrl_c(cancel: CancelToken) -> Iterator[None]:
+    """The first Ctrl+C cancels at the engine's next safe point; a second one stops at once."""
+
+    def on_interrupt(_signum, _frame) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print("\nCancelling… (press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread (an embedding caller): Ctrl+C keeps its usual meaning
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", metavar="X", help="only this family, e.g. ResNet or 'Vision Transformer'")
+    parser.add_argument("--tag", metavar="T", help=f"only models with this tag: {', '.join(TAGS)}")
+    parser.add_argument("--json", action="store_true", help="print a JSON array of the entries")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    entries = catalog()
+    if args.family:
+        family = _choose(args.family, list(dict.fromkeys(entry.family for entry in entries)), "model family")
+        entries = [entry for entry in entries if entry.family == family]
+    if args.tag:
+        tag = _choose(args.tag, list(TAGS), "tag")
+        entries = [entry for entry in entries if tag in entry.tags]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(entry) for entry in entries], indent=2))
+    else:
+        print(format_table(entries))
+    return EXIT_OK
+
+
+def _choose(given: str, choices: list[str], what: str) -> str:
+    for choice in choices:
+        if choice.casefold() == given.strip().casefold():
+            return choice
+    raise UserFacingError(f"There is no {what} '{given}'.", f"Choose one of: {', '.join(choices)}.")
+
+
+def format_table(entries: list[CatalogEntry]) -> str:
+    header = ("Model", "Architecture", "Family", "Params (M)", "GFLOPs", "Input", "Tags")
+    rows = [
+        (e.display_name, e.arch, e.family, f"{e.params / 1e6:.1f}", f"{e.gflops:.2f}",
+         f"{e.input_size[0]}x{e.input_size[1]}", ", ".join(e.tags))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    numeric = {3, 4}  # right-aligned so the decimal points line up
+
+    def format_row(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(format_row(row) for row in (header, *rows))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def bug_log_path() -> Path:
+    """Where details of unexpected errors go: a log in Classifier Studio's per-user folder."""
+    return user_data_dir() / "logs" / "cli.log"
+
+
+def _report_bug(exc: BaseException) -> int:
+    path = bug_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:  # appended, not atomic: a log grows, it is never replaced
+            log.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} {' '.join(sys.argv)}\n")
+            log.write("".join(traceback.format_exception(exc)))
+        where = f"details are in {path}"
+    except OSError:
+        traceback.print_exception(exc)  # no log can be written: show the details rather than lose them
+        where = "details are above"
+    print(f"something went wrong: {type(exc).__name__}: {exc} ({where}; please report it)", file=sys.stderr)
+    return EXIT_BUG
+
+
+def _tolerate_unprintable_characters() -> None:
+    # A file name or label the console's encoding cannot show must not abort the run.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+
+
+TOP_EPILOG = """\
+examples:
+  %(prog)s classify photo.jpg
+  %(prog)s classify holiday/ --topk 3 --json > results.jsonl
+  %(prog)s classify photo.jpg --model resnet50 --device cuda --precision fp16
+  %(prog)s classify photo.jpg --model my_bundle/
+  %(prog)s models --tag fastest
+
+Run a command with --help for its options.
+"""
+
+CLASSIFY_EPILOG = f"""\
+--model takes a name from `models` (e.g. resnet50, "ResNet-50"), any timm model name, or a bundle saved
+by Classifier Studio. Hub weights are downloaded once into the Hugging Face cache; offline, give a file.
+
+examples:
+  %(prog)s photo.jpg
+  %(prog)s holiday/ pets/ --topk 3
+  %(prog)s holiday/ --json > results.jsonl
+  %(prog)s photo.jpg --model resnet50
+  %(prog)s photo.jpg --model my_bundle/
+  %(prog)s photo.jpg --model resnet50 --weights finetuned.safetensors
+
+exit status:
+  {EXIT_OK}    every image was classified
+  {EXIT_SOME_FAILED}    some files could not be read (the others' results are printed)
+  {EXIT_USAGE}    bad arguments, or the model could not be loaded
+  {EXIT_BUG}    something unexpected went wrong (details are in the log)
+  {EXIT_CANCELLED}  cancelled with Ctrl+C
+"""
+
+MODELS_EPILOG = """\
+GFLOPs are multiply-adds for one image at the listed input size; params are in millions.
+
+examples:
+  %(prog)s
+  %(prog)s --family ResNet
+  %(prog)s --tag "mobile/edge"
+  %(prog)s --json
+"""
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "classify", "Classify images and print the top classes of each.", CLASSIFY_EPILOG,
+        _add_classify_arguments, _run_classify,
+    ),
+    Command("models", "List the model catalog.", MODELS_EPILOG, _add_models_arguments, _run_models),
+)
