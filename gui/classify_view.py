@@ -1,0 +1,433 @@
+"""The classify view: drop, open or paste pictures and read what the loaded model sees in them."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage, QPalette
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.decode import IMAGE_EXTENSIONS
+from engine.errors import UserFacingError
+from engine.export import export_results
+from engine.predict import ImageResult
+from gui.engine_worker import BatchFinished, BatchProgress, ClassifiedImage, EngineBridge, Failure
+from gui.result_widgets import BatchResults, ResultCard, ResultsTableModel, SetProgress, SetProgressBar
+from gui.status import MessageBanner
+
+THUMBNAIL_SIZE = 192
+TOPK = 5
+FLUSH_INTERVAL_MS = 100  # rows reach the table ten times a second at most: live, yet cheap for thousands
+EXPORT_FILTERS = "CSV spreadsheet (*.csv);;JSON (*.json)"
+
+
+def local_paths(mime: QMimeData | None) -> list[str]:
+    """Local files and folders named by dropped or copied URLs; web links and text are not ours to fetch."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def paths_in_text(text: str) -> list[str]:
+    """Existing files or folders written one per line (paths copied as text from a terminal or a file manager)."""
+    found = []
+    for line in text.splitlines():
+        line = line.strip().strip("'\"")
+        if line.startswith("file:"):
+            line = QUrl(line).toLocalFile()
+        if line and os.path.exists(line):
+            found.append(line)
+    return found
+
+
+def png_bytes(image: QImage) -> bytes:
+    """A clipboard picture as PNG: lossless, and decoded by the engine like any file."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(data.data())
+
+
+def with_export_suffix(path: str, chosen_filter: str) -> str:
+    """A typed name without .csv/.json gets the suffix of the format picked in the dialog."""
+    if Path(path).suffix.lower() in (".csv", ".json"):
+        return path
+    return path + (".json" if "JSON" in chosen_filter else ".csv")
+
+
+class DropZone(QFrame):
+    """Accepts local files and folders dragged onto it, lighting up while something droppable is over it."""
+
+    paths_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setAcceptDrops(True)
+        highlight = self.palette().highlight().color()
+        self.setStyleSheet(
+            "QFrame#dropZone { border: 2px dashed palette(mid); border-radius: 10px; }"
+            f'QFrame#dropZone[dragActive="true"] {{ border-color: {highlight.name()};'
+            f" background-color: rgba({highlight.red()}, {highlight.green()}, {highlight.blue()}, 40); }}"
+        )
+        self._set_highlighted(False)
+
+    @property
+    def is_highlighted(self) -> bool:
+        return bool(self.property("dragActive"))
+
+    def _set_highlighted(self, active: bool) -> None:
+        self.setProperty("dragActive", active)
+        self.style().unpolish(self)  # a dynamic property only restyles after a re-polish
+        self.style().polish(self)
+        self.update()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        # Text, web images and the like are refused at the door: the cursor says "no drop" rather than surprising.
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self._set_highlighted(True)
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._set_highlighted(False)
+        event.accept()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._set_highlighted(False)
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.paths_dropped.emit(paths)
+        else:
+            event.ignore()
+
+
+class ClassifyView(QWidget):
+    """Drop zone, single-image result card and live batch table, fed by the engine worker's batch signals.
+
+    The requests this view made since its last fresh set form one "set": their results share the table,
+    the progress bar and the export.
+    """
+
+    folder_used = Signal(str)
+    # Emitted on the GUI thread once every request of the set has ended (done, cancelled or failed) and the view
+    # shows it. Wait on this, not on the worker's signals: those fire on the engine thread before the view updates.
+    set_finished = Signal()
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.model = ResultsTableModel(self)
+        self._recent_folder = ""
+        self._pasted_count = 0
+        self._pending: list[int] = []  # this set's requests, in order: the first runs, the rest wait in the queue
+        self._buffer: list[ImageResult] = []  # results waiting for the next chunk into the table
+        self._total = 0
+        self._received = 0
+        self._cancelling = False
+        self._cancelled = False
+        self._started_at = 0.0
+        self._seconds = 0.0
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._build()
+        worker = bridge.worker
+        worker.batch_started.connect(self._on_batch_started)
+        worker.image_classified.connect(self._on_image_classified)
+        worker.batch_finished.connect(self._on_batch_finished)
+        worker.batch_failed.connect(self._on_batch_failed)
+        self._refresh()
+
+    def _build(self) -> None:
+        self.open_button = _button("Open…", "Choose one or more photos to classify", self.open_files)
+        self.open_folder_button = _button(
+            "Open folder…", "Classify every photo in a folder and its subfolders", self.open_folder
+        )
+        self.paste_button = _button(
+            "Paste", "Classify the picture (or image files) on the clipboard", self.paste_from_clipboard
+        )
+        self.export_button = _button(
+            "Export…", "Save these results as a CSV spreadsheet or JSON", self.export_results
+        )
+        self.export_note = QLabel()
+        self.export_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        actions = QHBoxLayout()
+        for button in (self.open_button, self.open_folder_button, self.paste_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        actions.addWidget(self.export_note)
+        actions.addWidget(self.export_button)
+        self.progress = SetProgressBar()
+        self.progress.cancel_button.clicked.connect(self.cancel)
+        self.progress.hide()
+        self.banner = MessageBanner()
+        self.drop_zone = DropZone()
+        self.drop_zone.paths_dropped.connect(self.add_paths)
+        self.single_card = ResultCard()
+        self.single_page = QWidget()
+        single_layout = QVBoxLayout(self.single_page)
+        single_layout.addStretch(1)
+        single_layout.addWidget(self.single_card, 0, Qt.AlignmentFlag.AlignHCenter)
+        single_layout.addStretch(2)
+        self.batch = BatchResults(self.model)
+        self.invitation_page = _invitation()
+        self.pages = QStackedWidget()
+        for page in (self.invitation_page, self.single_page, self.batch):
+            self.pages.addWidget(page)
+        self.caption = QLabel()
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        zone = QVBoxLayout(self.drop_zone)
+        zone.setContentsMargins(10, 10, 10, 6)
+        zone.addWidget(self.pages, 1)
+        zone.addWidget(self.caption)
+        layout = QVBoxLayout(self)
+        layout.addLayout(actions)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.drop_zone, 1)
+
+    # ----- the interface the main window uses ------------------------------------------------------------
+
+    def set_recent_folder(self, folder: str) -> None:
+        self._recent_folder = folder
+
+    def open_files(self) -> None:
+        patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open photos", self._recent_folder, f"Images ({patterns});;All files (*)"
+        )
+        if paths:
+            self.add_paths(paths)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self._recent_folder)
+        if folder:
+            self.add_paths([folder])
+
+    def paste_from_clipboard(self) -> None:
+        clipboard = QApplication.clipboard()
+        mime = clipboard.mimeData()
+        # Files copied in a file manager come as URLs (sometimes with a preview image too): the file itself is better.
+        paths = local_paths(mime) or (paths_in_text(mime.text()) if mime is not None and mime.hasText() else [])
+        if paths:
+            self.add_paths(paths)
+            return
+        image = clipboard.image()
+        if image.isNull():
+            self.banner.show_message(
+                "The clipboard holds no picture and no image files.",
+                "Copy an image (in a browser or image editor) or some photos (in a file manager), then Paste.",
+            )
+            return
+        self._pasted_count += 1
+        name = "Pasted image" if self._pasted_count == 1 else f"Pasted image {self._pasted_count}"
+        self._request(pasted=((name, png_bytes(image)),))
+
+    def add_paths(self, paths: list[str]) -> None:
+        if not paths:
+            return
+        folder = paths[0] if os.path.isdir(paths[0]) else os.path.dirname(paths[0])
+        if folder:
+            self._recent_folder = folder
+            self.folder_used.emit(folder)
+        self._request(inputs=tuple(paths))
+
+    def cancel(self) -> None:
+        if self._pending:
+            self._cancelling = True
+            self.bridge.cancel_classification()
+            self._refresh()
+
+    def export_results(self) -> None:
+        self._flush()
+        if self.model.rowCount() == 0:
+            self.banner.show_message("There are no results to export yet.", "Classify some photos first.")
+            return
+        folder = self._recent_folder or str(Path.home())
+        default = Path(folder) / f"classifications-{datetime.now():%Y-%m-%d-%H%M}.csv"
+        path, chosen_filter = QFileDialog.getSaveFileName(self, "Export results", str(default), EXPORT_FILTERS)
+        if path:
+            self.save_results(with_export_suffix(path, chosen_filter))
+
+    def save_results(self, path: str) -> bool:
+        """Write the results to `path` (.csv or .json); a failure shows in the banner and returns False."""
+        self._flush()
+        results = self.model.results
+        try:
+            saved = export_results(results, path)
+        except UserFacingError as exc:
+            self.banner.show_message(exc.message, exc.hint)
+            return False
+        except OSError as exc:  # e.g. a file standing where the folder should be: fails before the atomic write
+            self.banner.show_message(f"Could not save {path}: {exc.strerror or exc}.", "Choose another folder.")
+            return False
+        more = " so far" if self._pending else ""
+        self.export_note.setText(f"Saved {len(results)} results{more} to {saved.name}")
+        self.export_note.setToolTip(str(saved))
+        return True
+
+    # ----- requests and the worker's answers -------------------------------------------------------------
+
+    def _request(self, inputs: tuple[str, ...] = (), pasted: tuple[tuple[str, bytes], ...] = ()) -> None:
+        # A drop while a set runs joins it: the worker runs requests in order, the table keeps growing and the
+        # progress total grows, so nothing the user is watching vanishes mid-run. A drop once all is done starts
+        # a fresh set, because dropping new pictures means "show me these" (the caption says which will happen).
+        if not self._pending:
+            self._start_set()
+        self._cancelling = False  # a drop after Cancel is new work the user wants, and may cancel in turn
+        self._pending.append(self.bridge.request_classify(inputs, pasted, topk=TOPK, thumbnail_size=THUMBNAIL_SIZE))
+        self._refresh()
+
+    def _start_set(self) -> None:
+        self._flush_timer.stop()
+        self._buffer.clear()
+        self.model.clear()
+        self.single_card.clear()
+        self.banner.hide()
+        self.export_note.clear()
+        self._total = self._received = 0
+        self._cancelling = self._cancelled = False
+        self._started_at = time.monotonic()
+        self.progress.show()
+
+    @Slot(object)
+    def _on_batch_started(self, event: BatchProgress) -> None:
+        if event.request_id in self._pending:
+            self._total += event.total
+            self._refresh()
+
+    @Slot(object)
+    def _on_image_classified(self, event: ClassifiedImage) -> None:
+        if event.request_id not in self._pending:
+            return
+        self._buffer.append(event.result)
+        self._received += 1
+        if self.model.rowCount() == 0:
+            self._flush()  # the first answer shows at once; later ones gather into chunks
+        elif not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot(object)
+    def _on_batch_finished(self, event: BatchFinished) -> None:
+        if event.request_id in self._pending:
+            self._cancelled |= event.cancelled
+            self._end_request(event.request_id)
+
+    @Slot(object)
+    def _on_batch_failed(self, event: Failure) -> None:
+        if event.request_id not in self._pending:
+            return
+        if event.cancelled:
+            self._cancelled = True
+        else:
+            self.banner.show_message(event.message, event.hint)
+        self._end_request(event.request_id)
+
+    def _end_request(self, request_id: int) -> None:
+        self._flush()
+        self._pending.remove(request_id)
+        if not self._pending:
+            self._cancelling = False
+            self._seconds = time.monotonic() - self._started_at
+            if self._received == 0 and not self._cancelled:
+                self.progress.hide()  # "0 / 0 · Done" would say nothing; the banner says what happened
+                if self.banner.isHidden():
+                    self.banner.show_message(
+                        "No images were found there.",
+                        "Folders are searched with all their subfolders for JPEG, PNG, WebP, BMP, GIF and TIFF files.",
+                    )
+        self._refresh()
+        if not self._pending:
+            self.set_finished.emit()
+
+    def _flush(self) -> None:
+        self._flush_timer.stop()
+        if self._buffer:
+            first_chunk = self.model.rowCount() == 0
+            self.model.append(self._buffer)
+            self._buffer = []
+            if first_chunk:
+                self.single_card.show_result(self.model.result_at(0))
+            self.batch.select_first_if_none()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        rows = self.model.rowCount()
+        running = bool(self._pending)
+        if rows > 1 or self._total > 1 or len(self._pending) > 1:
+            self.pages.setCurrentWidget(self.batch)
+        elif rows == 1:
+            self.pages.setCurrentWidget(self.single_page)
+        else:
+            self.pages.setCurrentWidget(self.invitation_page)
+        self.export_button.setEnabled(rows > 0)
+        self.caption.setVisible(self.pages.currentWidget() is not self.invitation_page)
+        self.caption.setText(
+            "Drop more photos or folders here to add them to this batch."
+            if running
+            else "Drop photos or folders here to classify a new set."
+        )
+        self.progress.show_progress(
+            SetProgress(
+                received=self._received,
+                total=self._total,
+                running=running,
+                waiting=max(len(self._pending) - 1, 0),
+                failed=self.model.error_count(),
+                cancelling=self._cancelling,
+                cancelled=self._cancelled,
+                seconds=self._seconds,
+            )
+        )
+
+
+def _button(text: str, tooltip: str, slot) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    button.clicked.connect(slot)
+    return button
+
+
+def _invitation() -> QWidget:
+    title = QLabel("Drop photos or folders here")
+    font = title.font()
+    font.setPointSizeF(font.pointSizeF() * 1.8)
+    font.setBold(True)
+    title.setFont(font)
+    subtitle = QLabel("— or use Open…, Open folder… or Paste above")
+    details = QLabel("JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders")
+    details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addStretch(1)
+    for label in (title, subtitle, details):
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(label)
+    layout.addStretch(1)
+    return page

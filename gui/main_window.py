@@ -1,0 +1,268 @@
+"""Classifier Studio's main window: the classify view in the middle, the model picker docked on the left.
+
+It owns the model-load lifecycle on the GUI side: asks the engine thread to load, shows progress/ready/error
+in the status bar, and ignores events from loads that a newer one superseded.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QVBoxLayout, QWidget
+
+from engine.builtin import BUILTIN_NAME, builtin_model_spec
+from engine.devices import resolve_device
+from engine.errors import UserFacingError
+from engine.models import Builtin, Bundle, Hub, ModelSpec
+from gui.classify_view import ClassifyView
+from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
+from gui.model_picker import ModelPicker
+from gui.settings import AppSettings, save_settings
+from gui.status import MessageBanner, ModelStatus
+
+log = logging.getLogger(__name__)
+APP_TITLE = "Classifier Studio"
+DEFAULT_SIZE = (1200, 800)
+
+
+def spec_name(spec: ModelSpec) -> str:
+    """The name the status bar shows while a model loads (the engine's LoadedModel.name once it has)."""
+    if isinstance(spec.source, Builtin):
+        return BUILTIN_NAME
+    return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
+
+
+def device_text(device: str, precision: str) -> str:
+    try:
+        return resolve_device(device, precision).description
+    except UserFacingError:  # the engine reports it properly when the load fails
+        return f"{device} · {precision}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: EngineBridge, settings: AppSettings, autoload: bool = True) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.settings = settings
+        self._autoload = autoload
+        self._shown_once = False
+        self._closed = False
+        self._loading: tuple[ModelSpec, str, str] | None = None  # the current load's spec, device, precision
+        self._loaded: ModelInfo | None = None  # the model the engine is using
+        self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
+        self.setWindowTitle(APP_TITLE)
+
+        self.classify_view = ClassifyView(bridge)
+        self.banner = MessageBanner()
+        self.banner.action_clicked.connect(self.open_model_file)
+        # The banner lines up with the classify view's content; a layout whose widgets are hidden takes no space.
+        margins = self.classify_view.layout().contentsMargins()
+        banner_row = QVBoxLayout()
+        banner_row.setContentsMargins(margins.left(), margins.top(), margins.right(), 0)
+        banner_row.addWidget(self.banner)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(banner_row)
+        layout.addWidget(self.classify_view, 1)
+        self.setCentralWidget(central)
+
+        self.picker = ModelPicker()
+        self.picker.load_requested.connect(self.load_model)
+        self.picker.set_device_and_precision(settings.device, settings.precision)
+        self.picker_dock = QDockWidget("Models")
+        self.picker_dock.setObjectName("modelPickerDock")  # restoreState finds docks by object name
+        self.picker_dock.setWidget(self.picker)
+        self.picker_dock.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.picker_dock)
+
+        self.model_status = ModelStatus(self.statusBar())
+        self._build_menus()
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.classify_view.cancel)
+
+        worker = bridge.worker
+        worker.model_load_progressed.connect(self._on_load_progress)
+        worker.model_loaded.connect(self._on_model_loaded)
+        worker.model_load_failed.connect(self._on_load_failed)
+        self.classify_view.folder_used.connect(self._on_folder_used)
+        if settings.recent_folders:
+            self.classify_view.set_recent_folder(settings.recent_folders[0])
+        self._restore_layout()
+
+    def _build_menus(self) -> None:
+        view = self.classify_view
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&Open images…", view.open_files, QKeySequence.StandardKey.Open)
+        self._add_action(file_menu, "Open &folder…", view.open_folder, "Ctrl+Shift+O")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent_menu()
+        self._add_action(file_menu, "&Paste image", view.paste_from_clipboard, QKeySequence.StandardKey.Paste)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Export results…", view.export_results, "Ctrl+E")
+        file_menu.addSeparator()
+        self._add_action(file_menu, "Open &model file…", self.open_model_file)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", self.close, "Ctrl+Q")  # Windows has no standard Quit key
+
+        model_menu = self.menuBar().addMenu("&Model")
+        self._add_action(model_menu, "&Choose model…", self.toggle_picker, "Ctrl+M")
+        self._add_action(model_menu, "Cancel &loading", self.bridge.cancel_load)
+
+        view_menu = self.menuBar().addMenu("&View")
+        toggle = self.picker_dock.toggleViewAction()
+        toggle.setText("&Model picker")
+        view_menu.addAction(toggle)
+
+    def _add_action(
+        self, menu: QMenu, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None
+    ) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            action.setShortcuts(shortcut)  # all of the platform's bindings, e.g. Ctrl+V and Shift+Ins
+        elif shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _checked=False, f=folder: self.classify_view.add_paths([f]))
+        if self.settings.recent_folders:
+            self.recent_menu.addSeparator()
+            self._add_action(self.recent_menu, "Clear recent folders", self._clear_recent_folders)
+        self.recent_menu.setEnabled(bool(self.settings.recent_folders))
+
+    def _clear_recent_folders(self) -> None:
+        self.settings.recent_folders = []
+        self._fill_recent_menu()
+
+    def _on_folder_used(self, folder: str) -> None:
+        self.settings.add_recent_folder(folder)
+        self.classify_view.set_recent_folder(folder)
+        self._fill_recent_menu()
+
+    def _restore_layout(self) -> None:
+        restored = bool(self.settings.window_geometry) and self.restoreGeometry(self.settings.window_geometry)
+        if not restored:
+            width, height = DEFAULT_SIZE
+            screen = self.screen().availableGeometry()
+            # Never larger than the screen: small laptop screens get 90 % of their area.
+            self.resize(min(width, int(screen.width() * 0.9)), min(height, int(screen.height() * 0.9)))
+        self._layout_restored = bool(self.settings.window_state) and self.restoreState(self.settings.window_state)
+
+    def _size_picker(self) -> None:
+        width = min(self.picker.sizeHint().width(), self.width() * 2 // 5)
+        self.resizeDocks([self.picker_dock], [width], Qt.Orientation.Horizontal)
+
+    # Actions
+
+    def toggle_picker(self) -> None:
+        if self.picker_dock.isVisible():
+            self.picker_dock.hide()
+        else:
+            self.picker_dock.show()
+            self.picker_dock.raise_()
+            self.picker.search_field.setFocus()
+
+    def open_model_file(self) -> None:
+        self.picker.choose_model_file()
+
+    def report_internal_error(self, summary: str) -> None:
+        """What the error notifier calls: a bug must never pass silently, nor crash the window."""
+        log_files = [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+        where = f" ({log_files[0]})" if log_files else ""
+        self.banner.show_message(
+            "Something went wrong inside Classifier Studio.",
+            f"See the log{where} for details; you can keep working. {summary}",
+        )
+
+    # Model loading
+
+    def load_model(self, spec: ModelSpec, device: str = "auto", precision: str = "fp32") -> int:
+        """Start loading `spec`; a load still running is superseded. Returns the request id."""
+        self.banner.hide()
+        self._loading = (spec, device, precision)
+        request_id = self.bridge.request_load(spec, device, precision)
+        self.model_status.show_loading(spec_name(spec), device_text(device, precision))
+        return request_id
+
+    def _load_remembered_model(self) -> None:
+        """Start-up: the remembered model, or on a first start the built-in one, which needs no network."""
+        spec = self.settings.model_spec() or builtin_model_spec()
+        if isinstance(spec.source, (Hub, Builtin)):
+            self.picker.select_arch(spec.arch)
+        self._startup_load_id = self.load_model(spec, self.picker.device, self.picker.precision)
+
+    def _fall_back_to_builtin(self, failure: Failure) -> None:
+        """The remembered model cannot be had (e.g. offline and never downloaded): say so, use the built-in one."""
+        failed = spec_name(self._loading[0]) if self._loading else "The remembered model"
+        self.load_model(builtin_model_spec(), self.picker.device, self.picker.precision)
+        self.banner.show_message(
+            f"{failed} could not be loaded ({failure.message.rstrip('.')}); using the built-in model instead.",
+            failure.hint,
+            "Open model file…",
+        )
+
+    def _is_current(self, request_id: int) -> bool:
+        return request_id == self.bridge.current_load_id
+
+    def _on_load_progress(self, progress: LoadProgress) -> None:
+        if self._is_current(progress.request_id):
+            self.model_status.show_progress(progress)
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        if not self._is_current(info.request_id) or self._loading is None:
+            return
+        spec, device, precision = self._loading
+        self._loaded = info
+        self.settings.remember_model(spec, device, precision)
+        self.model_status.show_ready(info.name, info.device, info.source)
+        self.setWindowTitle(f"{info.name} — {APP_TITLE}")
+        log.info("Loaded %s on %s in %.1f s", info.name, info.device, info.load_seconds)
+
+    def _on_load_failed(self, failure: Failure) -> None:
+        if not self._is_current(failure.request_id):
+            return  # a superseded load: the newer one speaks for itself
+        self._show_loaded_model()  # the engine keeps using the previous model, if any
+        if failure.cancelled:
+            if self._loaded is None:
+                self.model_status.show_cancelled()
+            return
+        if failure.request_id == self._startup_load_id and not isinstance(self._loading[0].source, Builtin):
+            self._fall_back_to_builtin(failure)
+            return
+        self.model_status.show_error(failure.message)
+        self.banner.show_message(failure.message, failure.hint, "Open model file…")
+
+    def _show_loaded_model(self) -> None:
+        if self._loaded is None:
+            self.model_status.show_no_model()
+        else:
+            self.model_status.show_ready(self._loaded.name, self._loaded.device, self._loaded.source)
+
+    # Window lifecycle
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._layout_restored:  # dock sizes apply once the window is laid out, hence deferred
+                QTimer.singleShot(0, self._size_picker)
+            if self._autoload:
+                QTimer.singleShot(0, self._load_remembered_model)  # after the first paint
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            self.settings.window_geometry = bytes(self.saveGeometry().data())
+            self.settings.window_state = bytes(self.saveState().data())
+            if self._loaded is None:  # nothing loaded: remember the device the user chose anyway
+                self.settings.device, self.settings.precision = self.picker.device, self.picker.precision
+            save_settings(self.settings)
+            self.bridge.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,358 @@
+"""The model picker: the curated catalog as a searchable, sortable table, any timm name, a weights file or a bundle.
+
+It only decides what to load; it emits `load_requested(spec, device, precision)` and the window does the loading.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle
+from engine.catalog import (
+    TORCHVISION_PREFIX,
+    CatalogEntry,
+    catalog,
+    is_known_architecture,
+)
+from engine.devices import available_devices, resolve_device, supported_precisions
+from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
+from engine.weights import WEIGHTS_SUFFIXES
+
+COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
+FAMILY, NAME, PARAMS, GMACS, INPUT, TAGS = range(len(COLUMNS))
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
+ARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+HEADER_TIPS = {
+    PARAMS: "Parameters, in millions",
+    GMACS: "Billions of multiply-adds per image at the input size (about half the FLOPs)",
+    INPUT: "Image size the pretrained weights were made for (height × width)",
+    TAGS: "Guidance: which models suit which needs",
+}
+DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
+ERROR_STYLE = "color: #b3261e;"
+PICKER_WIDTH = 500  # the docked picker's first width: name, size and speed columns visible at once
+NO_PARENT = QModelIndex()  # the root, which a flat table's rows hang from
+
+
+def format_params(params: int) -> str:
+    return f"{params / 1e6:.1f} M"
+
+
+class CatalogTableModel(QAbstractTableModel):
+    """Catalog entries as rows; DisplayRole is what people read, SORT_ROLE what sorting compares."""
+
+    def __init__(self, entries: list[CatalogEntry], parent=None) -> None:
+        super().__init__(parent)
+        self._entries = entries
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
+        return 0 if parent.isValid() else len(self._entries)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def entry(self, row: int) -> CatalogEntry:
+        return self._entries[row]
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        entry, column = self._entries[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(entry, column)
+        if role == SORT_ROLE:
+            return _sort_key(entry, column)
+        if role == ARCH_ROLE:
+            return entry.arch
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{entry.display_name} — {entry.arch} ({entry.num_classes} classes, {entry.source})"
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (PARAMS, GMACS, INPUT):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+def _display(entry: CatalogEntry, column: int) -> str:
+    if column == FAMILY:
+        return entry.family
+    if column == NAME:
+        return entry.display_name
+    if column == PARAMS:
+        return format_params(entry.params)
+    if column == GMACS:
+        return f"{entry.gflops:.2f}"
+    if column == INPUT:
+        return f"{entry.input_size[0]} × {entry.input_size[1]}"
+    return ", ".join(entry.tags)
+
+
+def _sort_key(entry: CatalogEntry, column: int):
+    if column == PARAMS:
+        return entry.params
+    if column == GMACS:
+        return entry.gflops
+    if column == INPUT:
+        return entry.input_size[0] * entry.input_size[1]
+    return _display(entry, column).lower()
+
+
+class CatalogFilter(QSortFilterProxyModel):
+    """Keeps the rows whose name, family, architecture or tags contain every word of the search."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._words: list[str] = []
+        self.setSortRole(SORT_ROLE)
+
+    def set_search(self, text: str) -> None:
+        self.beginFilterChange()
+        self._words = text.lower().split()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        entry = self.sourceModel().entry(source_row)
+        text = " ".join((entry.display_name, entry.family, entry.arch, *entry.tags)).lower()
+        compact = text.replace("-", "").replace(" ", "")  # "mobilenet v3" finds "MobileNetV3-Large"
+        return all(word in text or word in compact for word in self._words)
+
+
+class ModelPicker(QWidget):
+    load_requested = Signal(object, str, str)  # ModelSpec, device, precision
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search_field = QLineEdit()
+        self.search_field.setPlaceholderText("Search by name, family or tag (e.g. mobile, vit, accurate)")
+        self.search_field.setClearButtonEnabled(True)
+        self.table_model = CatalogTableModel(catalog(), self)
+        self.proxy = CatalogFilter(self)
+        self.proxy.setSourceModel(self.table_model)
+        self.search_field.textChanged.connect(self.proxy.set_search)
+        self.table = self._make_table()
+
+        self.name_field = QLineEdit()
+        self.name_field.setPlaceholderText("or type any timm model name, e.g. resnet50.a1_in1k")
+        self.name_field.setClearButtonEnabled(True)
+        self.name_field.textEdited.connect(lambda _text: self._show_message(""))
+        self.name_field.returnPressed.connect(self.load_chosen)
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(ERROR_STYLE)
+        self.message_label.hide()
+
+        self.device_box = QComboBox()
+        auto_device = resolve_device("auto").device
+        self.device_box.addItem(f"Auto ({DEVICE_NAMES[auto_device]})", "auto")
+        for device in available_devices():
+            self.device_box.addItem(DEVICE_NAMES[device], device)
+        self.precision_box = QComboBox()
+        self.device_box.currentIndexChanged.connect(self._fill_precisions)
+        self._fill_precisions()
+
+        self.load_button = QPushButton("Load")
+        self.load_button.setDefault(True)
+        self.load_button.setToolTip("Load the chosen model (downloads pretrained weights once)")
+        self.load_button.clicked.connect(self.load_chosen)
+        file_button = QPushButton("Load weights file…")
+        file_button.setToolTip("A .safetensors/.pth/.pt/.bin file for the chosen model, or a model bundle file")
+        file_button.clicked.connect(self.choose_model_file)
+        bundle_button = QPushButton("Open bundle folder…")
+        bundle_button.clicked.connect(self.choose_bundle_folder)
+        self._lay_out(file_button, bundle_button)
+
+    def _make_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)  # compact rows
+        table.setSortingEnabled(True)
+        table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the curated order until a header is clicked
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        table.selectionModel().currentRowChanged.connect(self._row_chosen)
+        table.doubleClicked.connect(lambda _index: self.load_chosen())
+        return table
+
+    def _lay_out(self, file_button: QPushButton, bundle_button: QPushButton) -> None:
+        choices = QFormLayout()
+        choices.addRow("Device", self.device_box)
+        choices.addRow("Precision", self.precision_box)
+        files = QHBoxLayout()
+        files.addWidget(file_button)
+        files.addWidget(bundle_button)
+        files.addStretch(1)
+        load_row = QHBoxLayout()
+        load_row.addWidget(self.name_field, 1)
+        load_row.addWidget(self.load_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.search_field)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(load_row)
+        layout.addWidget(self.message_label)
+        layout.addLayout(files)
+        layout.addLayout(choices)
+
+    def sizeHint(self) -> QSize:
+        return QSize(PICKER_WIDTH, super().sizeHint().height())
+
+    # What is chosen
+
+    @property
+    def device(self) -> str:
+        return self.device_box.currentData()
+
+    @property
+    def precision(self) -> str:
+        return self.precision_box.currentData()
+
+    def set_device_and_precision(self, device: str, precision: str) -> None:
+        """Restore a remembered choice; a device this computer lacks falls back to auto."""
+        index = self.device_box.findData(device)
+        self.device_box.setCurrentIndex(max(index, 0))
+        index = self.precision_box.findData(precision)
+        if index >= 0:
+            self.precision_box.setCurrentIndex(index)
+
+    def chosen_arch(self) -> str:
+        """The typed or selected architecture; selecting a row fills the name field, so the field is the truth."""
+        return self.name_field.text().strip()
+
+    def select_arch(self, arch: str) -> None:
+        """Show `arch` as the chosen model: its catalog row selected, or just its name typed."""
+        rows = [r for r in range(self.table_model.rowCount()) if self.table_model.entry(r).arch == arch]
+        index = self.proxy.mapFromSource(self.table_model.index(rows[0], 0)) if rows else QModelIndex()
+        if index.isValid():
+            self.table.setCurrentIndex(index)
+            self.table.scrollTo(index)
+        self.name_field.setText(arch)
+
+    def _row_chosen(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.name_field.setText(current.data(ARCH_ROLE))
+            self._show_message("")
+
+    def _fill_precisions(self) -> None:
+        previous = self.precision_box.currentData() or "fp32"
+        device = resolve_device("auto").device if self.device == "auto" else self.device
+        self.precision_box.clear()
+        for precision in supported_precisions(device):
+            self.precision_box.addItem(precision, precision)
+        self.precision_box.setCurrentIndex(max(self.precision_box.findData(previous), 0))
+
+    # Loading
+
+    def load_chosen(self) -> None:
+        """Load the chosen architecture with its pretrained weights."""
+        arch = self.chosen_arch()
+        if not arch:
+            self._show_message("Choose a model in the list or type a timm model name.")
+        elif not is_known_architecture(arch):
+            self._show_message(_unknown_name_message(arch))
+        else:
+            self._request(spec_for_name(arch))
+
+    def choose_model_file(self) -> None:
+        suffixes = " ".join(f"*{suffix}" for suffix in WEIGHTS_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model file", "", f"Weights and bundles ({suffixes});;All files (*)"
+        )
+        if path:
+            self.load_model_file(path)
+
+    def choose_bundle_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open model bundle folder")
+        if path:
+            self.load_bundle(path)
+
+    def load_model_file(self, path: str) -> None:
+        """A bundle file loads on its own; plain weights load into the chosen architecture."""
+        if is_bundle(path):
+            self._request(ModelSpec(source=Bundle(path)))
+            return
+        arch = self.chosen_arch()
+        name = Path(path).name
+        if not arch:
+            self._show_message(
+                f"{name} holds weights only: select the architecture it was trained for in the list "
+                "(or type its timm name), then load the file again."
+            )
+        elif not is_known_architecture(arch):
+            self._show_message(_unknown_name_message(arch))
+        else:
+            self._request(ModelSpec(arch, WeightsFile(path)))
+
+    def load_bundle(self, path: str) -> None:
+        if not is_bundle(path):
+            self._show_message(
+                f"{Path(path).name} is not a Classifier Studio model bundle. "
+                f"Choose a folder that holds {INFO_NAME} and {WEIGHTS_NAME}."
+            )
+            return
+        self._request(ModelSpec(source=Bundle(path)))
+
+    def _request(self, spec: ModelSpec) -> None:
+        self._show_message("")
+        self.load_requested.emit(spec, self.device, self.precision)
+
+    def _show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+
+    @property
+    def message(self) -> str:
+        """The inline message shown under the name field ("" when none)."""
+        return self.message_label.text() if self.message_label.isVisibleTo(self) else ""
+
+
+def _unknown_name_message(arch: str) -> str:
+    import timm  # already imported by the engine; deferred so importing this module stays light
+
+    base = arch.split(".", 1)[0]
+    if arch.startswith(TORCHVISION_PREFIX):
+        return f"Unknown model '{arch}'. Of torchvision's models, only those in the list can be loaded."
+    if timm.is_model(base):
+        tags = ", ".join(name.split(".", 1)[1] for name in timm.list_pretrained(f"{base}.*")[:4])
+        hint = f"Its pretrained tags include {tags}." if tags else f"timm has no pretrained weights for {base}."
+        return f"timm has no pretrained weights called '{arch}'. {hint}"
+    close = difflib.get_close_matches(base, timm.list_models(), n=3, cutoff=0.6)
+    hint = f"Did you mean {', '.join(close)}?" if close else "Search the list, or check the name on the timm website."
+    return f"Unknown model '{arch}'. {hint}"

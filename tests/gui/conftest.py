@@ -1,0 +1,51 @@
+"""GUI test fixtures: settings kept in tmp_path, and main windows that always close and stop their engine thread."""
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from gui.engine_worker import EngineBridge
+from gui.main_window import MainWindow
+from gui.settings import AppSettings, load_settings
+
+WAIT_MS = 60_000  # generous: the test machines' cores are shared
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_on_the_gui_thread():
+    """As gui.app does for users: no automatic collection, which could free a Qt object on the engine thread
+    (and crash); the GUI thread collects before and after each test instead."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def settings_folder(tmp_path) -> Path:
+    """Where QSettings writes during this test, so no test ever reads or changes the real user's settings."""
+    folder = tmp_path / "settings"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """Opens main windows on a real engine thread; each is closed at teardown (saving settings, joining the thread)."""
+    windows: list[MainWindow] = []
+
+    def open_window(autoload: bool = False, settings: AppSettings | None = None) -> MainWindow:
+        window = MainWindow(EngineBridge(), settings or load_settings(), autoload=autoload)
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield open_window
+    for window in windows:
+        window.close()  # idempotent: a window the test closed already is not saved twice

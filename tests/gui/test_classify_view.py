@@ -1,0 +1,354 @@
+"""The classify view with a real engine thread and a real tiny model: drops, folders, paste, export, cancel, errors."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+import gui.result_widgets
+from engine.models import Bundle, ModelSpec
+from gui.classify_view import ClassifyView
+from gui.engine_worker import EngineBridge, ModelInfo
+from gui.result_widgets import ERROR_COLOR, ResultsTableModel
+
+BUNDLE_LABELS = {"cat", "dog", "bird"}
+WAIT_MS = 60_000  # generous: the test machine's cores are shared
+
+
+@pytest.fixture
+def bridge(qtbot):
+    bridge = EngineBridge()
+    yield bridge
+    bridge.shutdown()
+
+
+@pytest.fixture
+def loaded_bridge(bridge, qtbot, tiny_bundle):
+    # Polled rather than qtbot.waitSignal: pytest-qt's blocker would be woken on the engine thread.
+    answers = []
+    bridge.worker.model_loaded.connect(answers.append)
+    bridge.worker.model_load_failed.connect(answers.append)
+    bridge.request_load(ModelSpec(source=Bundle(str(tiny_bundle))))
+    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
+    assert isinstance(answers[0], ModelInfo), f"the tiny bundle did not load: {answers[0]}"
+    return bridge
+
+
+def _make_view(bridge, qtbot) -> ClassifyView:
+    view = ClassifyView(bridge)
+    qtbot.addWidget(view)
+    view.resize(1100, 720)
+    view.show()
+    return view
+
+
+@pytest.fixture
+def view(loaded_bridge, qtbot) -> ClassifyView:
+    return _make_view(loaded_bridge, qtbot)
+
+
+@pytest.fixture
+def corrupt_jpeg(photo_files, tmp_path) -> Path:
+    """The first few hundred bytes of a real JPEG: what an interrupted copy leaves behind."""
+    path = tmp_path / "broken.jpg"
+    source = next(p for p in photo_files if p.suffix == ".jpg")
+    path.write_bytes(source.read_bytes()[:300])
+    return path
+
+
+def drag_and_drop(zone, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
+    centre = QPointF(zone.rect().center())
+    enter = QDragEnterEvent(
+        centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(zone, enter)
+    highlighted_while_over = zone.is_highlighted
+    drop = QDropEvent(
+        centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(zone, drop)
+    enter.highlighted = highlighted_while_over  # what the user saw during the drag
+    return enter, drop
+
+
+def drop_files(view: ClassifyView, qtbot, paths) -> None:
+    """Drop `paths` as a file manager would and wait until the view shows the finished set.
+
+    Waiting on the worker's batch_finished would return on the engine thread, before the view has seen it.
+    """
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        enter, drop = drag_and_drop(view.drop_zone, mime)
+        assert enter.isAccepted() and enter.highlighted
+        assert drop.isAccepted()
+    assert not view.drop_zone.is_highlighted
+
+
+def cell(model: ResultsTableModel, row: int, column: int, role=Qt.ItemDataRole.DisplayRole):
+    return model.data(model.index(row, column), role)
+
+
+def rows_by_name(model: ResultsTableModel) -> dict[str, int]:
+    return {cell(model, row, ResultsTableModel.FILE): row for row in range(model.rowCount())}
+
+
+def test_dropping_photos_and_a_corrupt_file_fills_the_table(view, qtbot, photo_files, corrupt_jpeg):
+    files = [*photo_files, corrupt_jpeg]
+    drop_files(view, qtbot, files)
+
+    model = view.model
+    assert view.pages.currentWidget() is view.batch
+    rows = rows_by_name(model)
+    assert sorted(rows) == sorted(p.name for p in files)
+
+    broken = rows[corrupt_jpeg.name]
+    error = model.result_at(broken).error
+    assert error and corrupt_jpeg.name in error
+    assert cell(model, broken, ResultsTableModel.TOP1).startswith("This file")  # its name is in the File column
+    assert cell(model, broken, ResultsTableModel.TOP1, Qt.ItemDataRole.ToolTipRole) == error
+    assert cell(model, broken, ResultsTableModel.TOP1, Qt.ItemDataRole.ForegroundRole).color() == ERROR_COLOR
+    assert not cell(model, broken, ResultsTableModel.TOP1, Qt.ItemDataRole.DecorationRole).isNull()
+
+    for photo in photo_files:
+        row = rows[photo.name]
+        result = model.result_at(row)
+        assert result.error is None
+        assert cell(model, row, ResultsTableModel.TOP1) == result.top[0].label
+        assert {t.label for t in result.top} == BUNDLE_LABELS  # top-k is min(5, 3 classes)
+        assert sum(t.prob for t in result.top) == pytest.approx(1.0, abs=1e-3)
+        assert [t.prob for t in result.top] == sorted((t.prob for t in result.top), reverse=True)
+        assert cell(model, row, ResultsTableModel.CONFIDENCE) == f"{result.top[0].prob * 100:.1f}%"
+        assert cell(model, row, ResultsTableModel.TIME).endswith(("ms", " s"))
+
+    bar = view.progress.bar
+    assert bar.value() == bar.maximum() == len(files)
+    assert bar.text() == f"{len(files)} / {len(files)}"
+    assert view.progress.summary.text().startswith("Done")
+    assert "1 could not be read" in view.progress.summary.text()
+    assert not view.progress.cancel_button.isVisible()
+
+
+def test_selecting_a_row_shows_its_card_and_sorting_keeps_arriving_rows_in_order(
+    view, qtbot, photo_files, corrupt_jpeg
+):
+    batch, model = view.batch, view.model
+    # Sorted before the results arrive: each chunk takes its place in that order.
+    batch.table.sortByColumn(ResultsTableModel.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    drop_files(view, qtbot, [*photo_files, corrupt_jpeg])
+
+    shown = [cell(model, row, ResultsTableModel.CONFIDENCE) for row in range(model.rowCount())]
+    assert shown[-1] == ""  # the unreadable file has no confidence and sinks to the bottom
+    numbers = [float(text.rstrip("%")) for text in shown[:-1]]
+    assert numbers == sorted(numbers, reverse=True)
+    # The first result was selected for the user as it arrived; the selection stays with it as rows sort in.
+    assert batch.card.result is model.results[0]
+    assert model.result_at(batch.table.currentIndex().row()) is model.results[0]
+
+    batch.table.selectRow(2)
+    selected = batch.card.result
+    assert selected is model.result_at(2)
+    assert batch.card.bars.visible_count() == len(selected.top) == 3
+    assert not batch.card.thumbnail.pixmap().isNull()
+
+    batch.table.sortByColumn(ResultsTableModel.NUMBER, Qt.SortOrder.AscendingOrder)
+    assert [cell(model, row, ResultsTableModel.NUMBER) for row in range(model.rowCount())] == [
+        str(n) for n in range(1, model.rowCount() + 1)
+    ]
+    assert model.result_at(batch.table.currentIndex().row()) is selected  # the selection follows its row
+    assert batch.card.result is selected
+
+
+def test_dropping_a_folder_classifies_its_images_recursively(view, qtbot, photo_files):
+    album = photo_files[0].parent.parent / "album"
+    deeper = album / "trip" / "day 2"
+    deeper.mkdir(parents=True)
+    shutil.copy(photo_files[0], album / photo_files[0].name)
+    shutil.copy(photo_files[1], deeper / photo_files[1].name)
+    (album / "notes.txt").write_text("not a picture")
+
+    with qtbot.waitSignal(view.folder_used, timeout=WAIT_MS) as used:
+        drop_files(view, qtbot, [album])
+
+    assert used.args == [str(album)]
+    assert sorted(rows_by_name(view.model)) == sorted([photo_files[0].name, photo_files[1].name])
+    assert all(r.error is None for r in view.model.results)
+
+
+def test_one_image_shows_a_result_card(view, qtbot, photo_files):
+    drop_files(view, qtbot, photo_files[:1])
+
+    card = view.single_card
+    assert view.pages.currentWidget() is view.single_page
+    assert card.isVisible()
+    assert card.bars.visible_count() == 3
+    shown_labels = [label.text() for label, _bar, _percent in card.bars.rows[:3]]
+    assert shown_labels == [t.label for t in card.result.top]
+    assert [percent.text() for _label, _bar, percent in card.bars.rows[:3]] == [
+        f"{t.prob * 100:.1f}%" for t in card.result.top
+    ]
+    pixmap = card.thumbnail.pixmap()
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) <= card.THUMBNAIL_BOX
+    assert card.timing.text().endswith(" ms") or card.timing.text().endswith(" s")
+
+
+def table_as_seen(model: ResultsTableModel) -> dict[str, tuple[str, str]]:
+    """File name -> (top-1 label or the full error from the tooltip, confidence) as the table shows them."""
+    seen = {}
+    for row in range(model.rowCount()):
+        failed = model.result_at(row).error is not None
+        role = Qt.ItemDataRole.ToolTipRole if failed else Qt.ItemDataRole.DisplayRole
+        top1 = cell(model, row, ResultsTableModel.TOP1, role)
+        seen[cell(model, row, ResultsTableModel.FILE)] = (top1, cell(model, row, ResultsTableModel.CONFIDENCE))
+    return seen
+
+
+def percent(prob) -> str:
+    return f"{float(prob) * 100:.1f}%" if prob != "" else ""
+
+
+def test_export_writes_csv_and_json_matching_the_table(view, qtbot, photo_files, corrupt_jpeg, tmp_path, monkeypatch):
+    drop_files(view, qtbot, [*photo_files, corrupt_jpeg])
+    table = table_as_seen(view.model)
+    offered = []
+
+    def save_dialog(answer: tuple[str, str]):
+        def ask(_parent, _caption, default, filters):
+            offered.append((default, filters))
+            return answer
+
+        return ask
+
+    # A name typed without a suffix gets the one of the format picked in the dialog.
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog((str(tmp_path / "results"), "JSON (*.json)")))
+    view.export_results()
+    default, filters = offered[-1]
+    assert Path(default).name.startswith("classifications-") and default.endswith(".csv")
+    assert "*.csv" in filters and "*.json" in filters
+    saved = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert {
+        Path(e["path"]).name: (e["top"][0]["label"], percent(e["top"][0]["prob"])) if "top" in e else (e["error"], "")
+        for e in saved
+    } == table
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog((str(tmp_path / "results.csv"), "")))
+    view.export_results()
+    with open(tmp_path / "results.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert {Path(r["path"]).name: (r["top1_label"] or r["error"], percent(r["top1_prob"])) for r in rows} == table
+    assert "results.csv" in view.export_note.text()
+    assert view.banner.isHidden()
+
+
+def test_an_export_that_cannot_be_written_says_so_inline(view, qtbot, photo_files, tmp_path):
+    drop_files(view, qtbot, photo_files[:2])
+    blocker = tmp_path / "a file, not a folder"
+    blocker.write_text("")
+
+    assert view.save_results(str(blocker / "results.csv")) is False
+
+    assert view.banner.isVisible()
+    assert "Could not save" in view.banner.message_label.text()
+    assert view.banner.hint_label.text()
+
+
+def test_cancel_stops_a_large_batch_early(view, qtbot, photo_files, tmp_path):
+    many = tmp_path / "many"
+    many.mkdir()
+    copies = [shutil.copy(photo_files[2], many / f"copy{i:03}{photo_files[2].suffix}") for i in range(80)]
+    finished = []
+    view.bridge.worker.batch_finished.connect(finished.append)
+    view.bridge.worker.image_classified.connect(view.cancel)  # the user clicks Cancel once results show
+
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        view.add_paths([str(p) for p in copies])
+
+    view.bridge.worker.image_classified.disconnect(view.cancel)
+    assert [event.cancelled for event in finished] == [True]
+    assert 0 < view.model.rowCount() < len(copies)
+    assert view.progress.summary.text().startswith(f"Cancelled · {view.model.rowCount()} of {len(copies)}")
+    assert not view.progress.cancel_button.isVisible()
+
+
+def test_a_drop_while_a_batch_runs_joins_it(view, qtbot, photo_files, tmp_path):
+    many = tmp_path / "many"
+    many.mkdir()
+    copies = [str(shutil.copy(photo_files[0], many / f"copy{i:02}.jpg")) for i in range(24)]
+    view.add_paths(copies)
+    view.add_paths([str(photo_files[1])])  # dropped while the first batch is still running
+
+    assert "1 more drop waiting" in view.progress.summary.text()
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        pass
+    assert view.progress.summary.text().startswith("Done")
+    assert view.model.rowCount() == 25
+    assert view.progress.bar.text() == "25 / 25"
+
+    drop_files(view, qtbot, [photo_files[2]])  # once everything is done, a drop starts a fresh set
+    assert view.model.rowCount() == 1
+    assert view.pages.currentWidget() is view.single_page
+
+
+def test_without_a_model_the_view_says_so_inline(bridge, qtbot, photo_files):
+    view = _make_view(bridge, qtbot)
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        view.add_paths([str(photo_files[0])])
+
+    assert view.banner.isVisible()
+    assert view.banner.message_label.text() == "No model is loaded yet."
+    assert view.banner.hint_label.text()
+    assert view.model.rowCount() == 0
+    assert view.pages.currentWidget() is view.invitation_page
+    assert view.progress.isHidden()
+
+
+def test_dropped_text_is_refused_quietly(bridge, qtbot):
+    view = _make_view(bridge, qtbot)
+    mime = QMimeData()
+    mime.setText("just some words")
+    enter, drop = drag_and_drop(view.drop_zone, mime)
+
+    assert not enter.isAccepted() and not enter.highlighted  # the cursor says "no drop"; nothing lights up
+    assert not drop.isAccepted()
+    assert view.model.rowCount() == 0
+    assert view.pages.currentWidget() is view.invitation_page and view.banner.isHidden()
+
+
+def test_pasting_a_picture_classifies_it(view, qtbot, photo_files):
+    QApplication.clipboard().setImage(QImage(str(photo_files[0])))
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        view.paste_from_clipboard()
+
+    result = view.model.result_at(0)
+    assert view.model.rowCount() == 1
+    assert result.path == "Pasted image" and result.error is None
+    assert {t.label for t in result.top} == BUNDLE_LABELS
+    assert view.single_card.title.text() == "Pasted image"
+    assert not view.single_card.thumbnail.pixmap().isNull()
+
+
+def test_pasting_nothing_useful_explains_what_to_copy(view):
+    QApplication.clipboard().setText("hello")
+    view.paste_from_clipboard()
+
+    assert view.banner.isVisible()
+    assert "clipboard" in view.banner.message_label.text()
+    assert view.model.rowCount() == 0
+
+
+def test_large_batches_keep_thumbnails_within_budget(view, qtbot, photo_files, monkeypatch):
+    monkeypatch.setattr(gui.result_widgets, "THUMBNAIL_BUDGET_BYTES", 1)  # keeps at most the newest thumbnail
+    drop_files(view, qtbot, photo_files)
+
+    results = view.model.results
+    assert [r.thumbnail is not None for r in results] == [False] * (len(results) - 1) + [True]
+    view.batch.table.selectRow(len(results) - 1)
+    view.batch.table.selectRow(0)
+    assert "Preview not kept" in view.batch.card.thumbnail.text()
+    assert view.batch.card.bars.visible_count() == 3  # the result itself stays
