@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle
 from engine.catalog import (
+    BUILTIN_TAG,
     TORCHVISION_PREFIX,
     CatalogEntry,
     catalog,
@@ -107,8 +108,8 @@ class CatalogTableModel(QAbstractTableModel):
 def _display(entry: CatalogEntry, column: int) -> str:
     if column == FAMILY:
         return entry.family
-    if column == NAME:
-        return entry.display_name
+    if column == NAME:  # the built-in model is marked where the eye lands, not only in the Tags column
+        return f"{entry.display_name} ({BUILTIN_TAG})" if entry.source == "builtin" else entry.display_name
     if column == PARAMS:
         return format_params(entry.params)
     if column == GMACS:

@@ -63,6 +63,9 @@ def thumbnail_pixmap(thumbnail: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
+DETAIL_MIN_WIDTH = 360
+
+
 class ConfidenceBars(QWidget):
     """Up to five rows of label, bar and percentage, highest first."""
 
@@ -360,6 +363,7 @@ class BatchResults(QSplitter):
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.card)
         detail_layout.addStretch(1)
+        detail.setMinimumWidth(DETAIL_MIN_WIDTH)  # room for ImageNet's long labels beside their bars
         self.addWidget(self.table)
         self.addWidget(detail)
         self.setStretchFactor(0, 1)

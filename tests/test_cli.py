@@ -162,7 +162,7 @@ def test_unreachable_hub_fails_fast_and_says_how_to_work_offline(photo_files):
 def test_ctrl_c_stops_at_the_next_batch_with_exit_130(photo_files, tiny_bundle):
     folder = photo_files[0].parent
     many = [folder] * 200  # far more images than are classified before the signal lands
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "main.py", "classify", *map(str, many), "--model", str(tiny_bundle), "--batch-size", "1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -170,14 +170,18 @@ def test_ctrl_c_stops_at_the_next_batch_with_exit_130(photo_files, tiny_bundle):
         text=True,
         encoding="utf-8",
         errors="replace",
-    )
-    try:
-        first = process.stdout.readline()  # the first result: the model is loaded and classifying
-        assert first.strip(), process.stderr.read()
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
-    finally:
-        process.kill()
+    ) as process:
+        try:
+            first = process.stdout.readline()  # the first result: the model is loaded and classifying
+            assert first.strip(), process.stderr.read()
+            process.send_signal(signal.SIGINT)
+            # Keep reading through the same buffered stream: communicate() reads the raw pipe and would drop
+            # whatever readline() already buffered.
+            stdout = process.stdout.read()
+            stderr = process.stderr.read()
+            process.wait(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
 
     assert process.returncode == 130, stderr
     assert "Cancelled" in stderr and "Traceback" not in stderr

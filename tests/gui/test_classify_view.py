@@ -63,7 +63,7 @@ def corrupt_jpeg(photo_files, tmp_path) -> Path:
 
 
 def drag_and_drop(zone, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
-    centre = QPointF(zone.rect().center())
+    centre = zone.rect().center()
     enter = QDragEnterEvent(
         centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )

@@ -49,9 +49,15 @@ def select_row(picker: ModelPicker, row: int) -> str:
     return picker.proxy.index(row, 0).data(ARCH_ROLE)
 
 
+def shown_name(entry) -> str:
+    """The built-in model is marked in its name, where the eye lands."""
+    return f"{entry.display_name} (built in · offline)" if entry.source == "builtin" else entry.display_name
+
+
 def test_shows_the_whole_catalog_in_curated_order(picker):
     names = column_texts(picker, NAME)
-    assert names == [entry.display_name for entry in catalog()]
+    assert names == [shown_name(entry) for entry in catalog()]
+    assert names[0] == "EfficientNet-Lite0 (built in · offline)"
 
 
 def test_search_filters_on_name_family_and_tags(picker, qtbot):
@@ -63,7 +69,7 @@ def test_search_filters_on_name_family_and_tags(picker, qtbot):
 
     picker.search_field.clear()
     qtbot.keyClicks(picker.search_field, "mobile/edge")
-    tagged = [entry.display_name for entry in catalog() if "mobile/edge" in entry.tags]
+    tagged = [shown_name(entry) for entry in catalog() if "mobile/edge" in entry.tags]
     assert column_texts(picker, NAME) == tagged
     assert all("mobile/edge" in tags for tags in column_texts(picker, TAGS))
 
