@@ -253,3 +253,12 @@ def is_known_architecture(name: str) -> bool:
         return False
     # timm.is_model accepts any tag, but create_model rejects tags it has no config for.
     return not tag or name in _timm_pretrained_names()
+
+
+def suggest_architectures(name: str, count: int = 3) -> list[str]:
+    """timm model names close to a mistyped `name`, for "did you mean" hints."""
+    import difflib
+
+    import timm
+
+    return difflib.get_close_matches(name.strip().split(".", 1)[0], timm.list_models(), n=count, cutoff=0.6)

@@ -4,7 +4,6 @@ The loaded model carries its labels and data config, so no caller guesses a mean
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Union
@@ -14,7 +13,7 @@ import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
-from engine.catalog import find_entry
+from engine.catalog import find_entry, suggest_architectures
 from engine.devices import DeviceChoice, resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
@@ -274,6 +273,6 @@ def _check_timm_name(arch: str) -> None:
     base = arch.split(".", 1)[0]
     if timm.is_model(base):
         return
-    close = difflib.get_close_matches(base, timm.list_models(), n=3, cutoff=0.6)
+    close = suggest_architectures(base)
     hint = f"Did you mean {', '.join(close)}?" if close else "See `python main.py models` for the catalog."
     raise UserFacingError(f"Unknown model '{arch}'.", hint)

@@ -4,7 +4,6 @@ It only decides what to load; it emits `load_requested(spec, device, precision)`
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -38,6 +37,7 @@ from engine.catalog import (
     CatalogEntry,
     catalog,
     is_known_architecture,
+    suggest_architectures,
 )
 from engine.devices import available_devices, resolve_device, supported_precisions
 from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
@@ -354,6 +354,6 @@ def _unknown_name_message(arch: str) -> str:
         tags = ", ".join(name.split(".", 1)[1] for name in timm.list_pretrained(f"{base}.*")[:4])
         hint = f"Its pretrained tags include {tags}." if tags else f"timm has no pretrained weights for {base}."
         return f"timm has no pretrained weights called '{arch}'. {hint}"
-    close = difflib.get_close_matches(base, timm.list_models(), n=3, cutoff=0.6)
+    close = suggest_architectures(base)
     hint = f"Did you mean {', '.join(close)}?" if close else "Search the list, or check the name on the timm website."
     return f"Unknown model '{arch}'. {hint}"
