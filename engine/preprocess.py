@@ -96,6 +96,16 @@ class Preprocessor:
         out -= self._mean
         out /= self._std
 
+    def fill_array(self, rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The same as `fill` for an RGB uint8 HxWx3 array (a video frame), without going through a file.
+
+        Returns `out`, or a new CHW float32 array when `out` is None.
+        """
+        if out is None:
+            out = np.empty((3, self.height, self.width), dtype=np.float32)
+        self.fill(Image.fromarray(np.ascontiguousarray(rgb)), out)  # uint8 HxWx3 is RGB
+        return out
+
     def batch(self, images: list[Image.Image]) -> torch.Tensor:
         buffer = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
         for slot, image in zip(buffer, images):

@@ -1,0 +1,176 @@
+"""Inference on the newest frame: mirror, region of interest, the still-image preprocessing, the model, and
+optional smoothing of the probabilities over time.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.errors import UserFacingError
+from engine.events import EventSink, ignore_events
+from engine.live.capture import CaptureThread, LatestFrame, RollingRate, SourceStatus
+from engine.live.sources import Frame, FrameSource
+from engine.predict import Classifier, TopClass
+from engine.preprocess import Preprocessor
+
+MAX_SMOOTHING = 0.95
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    topk: int = 5
+    smoothing: float = 0.0  # EMA weight of the past, 0 (off) … 0.95; probs = s*prev + (1-s)*new
+    roi: tuple[float, float, float, float] | None = None  # (x, y, w, h) as fractions of the frame; None = all
+    mirror: bool = False  # flip left-right (front cameras) before the ROI and the model
+
+    def __post_init__(self) -> None:
+        if self.topk < 1:
+            raise UserFacingError(f"Top-k must be at least 1 (got {self.topk}).", "Show at least one class.")
+        if not 0.0 <= self.smoothing <= MAX_SMOOTHING:
+            raise UserFacingError(f"Smoothing must be between 0 and {MAX_SMOOTHING} (got {self.smoothing:g}).",
+                                  "Use 0 for none; 0.5–0.8 steadies flickering predictions.")
+        if self.roi is not None:
+            x, y, w, h = self.roi
+            if not (0 <= x < 1 and 0 <= y < 1 and 0 < w and 0 < h and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9):
+                raise UserFacingError(f"The region of interest {self.roi} does not fit inside the frame.",
+                                      "Give x, y, width and height as fractions of the frame (0–1).")
+
+
+@dataclass(frozen=True)
+class LivePrediction:
+    frame_index: int
+    top: tuple[TopClass, ...]  # after smoothing
+    captured_at: float
+    shown_at: float  # perf_counter when the prediction was ready
+    latency_ms: float  # shown_at - captured_at
+    inference_fps: float  # rolling
+    capture_fps: float
+    dropped: int  # frames the model never saw (latest-frame-wins)
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    state: str  # the source's SourceStatus state
+    frames_captured: int
+    frames_processed: int
+    dropped: int
+    capture_fps: float
+    inference_fps: float
+
+
+class LivePipeline:
+    """A source read by its own capture thread, and step() to classify the newest frame with any Classifier.
+
+    The classifier is passed to each step, so the caller can switch models without stopping the stream.
+    `settings` may be replaced at any time; each step reads it once.
+    """
+
+    def __init__(self, source: FrameSource, on_event: EventSink = ignore_events,
+                 settings: LiveSettings = LiveSettings(), retry_s: float = 3.0, max_backoff_s: float = 30.0) -> None:
+        self.source = source
+        self.settings = settings
+        self.mailbox = LatestFrame()
+        self.capture = CaptureThread(source, self.mailbox, on_event, retry_s, max_backoff_s)
+        self._rate = RollingRate()
+        self._inference_fps = 0.0
+        self._smoothed: np.ndarray | None = None
+        self._smoothed_for: Classifier | None = None
+        self.frames_processed = 0
+
+    def start(self) -> None:
+        """Starts the capture thread; it opens the source and reports how that went as SourceStatus events."""
+        self.capture.start()
+
+    def step(self, classifier: Classifier, timeout: float = 0.1) -> LivePrediction | None:
+        """Classify the newest frame not yet classified; None if none arrives within `timeout`."""
+        frame = self.mailbox.take(timeout)
+        if frame is None:
+            return None
+        settings = self.settings
+        batch = frame_to_input(classifier, frame.image, settings)
+        top = self._predict(classifier, batch, settings)
+        shown_at = time.perf_counter()
+        self._inference_fps = self._rate.tick(shown_at)
+        self.frames_processed += 1
+        return LivePrediction(
+            frame.index, top, frame.captured_at, shown_at, (shown_at - frame.captured_at) * 1000,
+            self._inference_fps, self.capture.capture_fps, self.mailbox.dropped,
+        )
+
+    def latest_frame(self) -> Frame | None:
+        """The newest captured frame for display: mirrored when the settings say so, never cropped to the ROI."""
+        frame = self.mailbox.peek()
+        if frame is None or not self.settings.mirror:
+            return frame
+        return Frame(np.ascontiguousarray(frame.image[:, ::-1]), frame.index, frame.captured_at)
+
+    def reset_smoothing(self) -> None:
+        self._smoothed = None
+
+    def stop(self) -> None:
+        self.capture.stop()
+
+    @property
+    def status(self) -> SourceStatus:
+        return self.capture.status
+
+    @property
+    def finished(self) -> bool:
+        """No prediction will come any more: the source ended, failed or was stopped, and its last frame was taken."""
+        return self.mailbox.closed and self.mailbox.pending == 0
+
+    @property
+    def stats(self) -> LiveStats:
+        return LiveStats(self.capture.status.state, self.capture.frames_captured, self.frames_processed,
+                         self.mailbox.dropped, self.capture.capture_fps, self._inference_fps)
+
+    def _predict(self, classifier: Classifier, batch: torch.Tensor, settings: LiveSettings) -> tuple[TopClass, ...]:
+        if settings.smoothing <= 0:
+            self._smoothed = None
+            return classifier.predict_tensor(batch, settings.topk)[0]
+        labels = classifier.loaded.labels
+        probs = np.zeros(len(labels), dtype=np.float64)
+        for entry in classifier.predict_tensor(batch, len(labels))[0]:
+            probs[entry.index] = entry.prob
+        previous = self._smoothed
+        if previous is not None and previous.shape == probs.shape and self._smoothed_for is classifier:
+            probs = settings.smoothing * previous + (1.0 - settings.smoothing) * probs
+        self._smoothed, self._smoothed_for = probs, classifier
+        order = np.argsort(-probs, kind="stable")[: settings.topk]
+        return tuple(TopClass(labels[i], int(i), float(probs[i])) for i in order)
+
+
+def prepare_frame(bgr: np.ndarray, settings: LiveSettings) -> np.ndarray:
+    """Mirror, crop to the ROI and convert to RGB: the frame as a picture the still-image path would see."""
+    if settings.mirror:
+        bgr = bgr[:, ::-1]
+    if settings.roi is not None:
+        left, top, right, bottom = roi_box(bgr.shape[1], bgr.shape[0], settings.roi)
+        bgr = bgr[top:bottom, left:right]
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def roi_box(width: int, height: int, roi: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The ROI fractions as a pixel box (left, top, right, bottom), as PIL's crop takes it; at least 1x1."""
+    x, y, w, h = roi
+    left = min(_round(x * width), width - 1)
+    top = min(_round(y * height), height - 1)
+    right = max(min(_round((x + w) * width), width), left + 1)
+    bottom = max(min(_round((y + h) * height), height), top + 1)
+    return left, top, right, bottom
+
+
+def frame_to_input(model: Classifier | Preprocessor, bgr: np.ndarray, settings: LiveSettings) -> torch.Tensor:
+    """The frame as a batch of one model input: the same numbers the still-image path gives for these pixels."""
+    preprocessor = model.preprocessor if isinstance(model, Classifier) else model
+    batch = np.empty((1, 3, preprocessor.height, preprocessor.width), dtype=np.float32)
+    preprocessor.fill_array(prepare_frame(bgr, settings), batch[0])
+    return torch.from_numpy(batch)
+
+
+def _round(value: float) -> int:
+    return math.floor(value + 0.5)  # half up, so a 0.5 ROI of an odd width is stable, unlike round()
