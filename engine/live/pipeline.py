@@ -4,6 +4,7 @@ optional smoothing of the probabilities over time.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -62,6 +63,11 @@ class LiveStats:
     inference_fps: float
 
 
+def live_inference_threads() -> int:
+    """Threads the model may use while live: all cores but one, which capture and display need."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class LivePipeline:
     """A source read by its own capture thread, and step() to classify the newest frame with any Classifier.
 
@@ -80,9 +86,14 @@ class LivePipeline:
         self._smoothed: np.ndarray | None = None
         self._smoothed_for: Classifier | None = None
         self.frames_processed = 0
+        self._torch_threads_before = 0
 
     def start(self) -> None:
         """Starts the capture thread; it opens the source and reports how that went as SourceStatus events."""
+        # torch's intra-op threads on every core starve capture and display: on 2 cores a step took ~800 ms
+        # instead of ~64 ms. While live, the model leaves one core to them (torch's setting is per process).
+        self._torch_threads_before = torch.get_num_threads()
+        torch.set_num_threads(live_inference_threads())
         self.capture.start()
 
     def step(self, classifier: Classifier, timeout: float = 0.1) -> LivePrediction | None:
@@ -113,6 +124,9 @@ class LivePipeline:
 
     def stop(self) -> None:
         self.capture.stop()
+        if self._torch_threads_before:
+            torch.set_num_threads(self._torch_threads_before)
+            self._torch_threads_before = 0
 
     @property
     def status(self) -> SourceStatus:

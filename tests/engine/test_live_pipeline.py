@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import threading
 import time
 import tracemalloc
@@ -372,3 +373,15 @@ def test_snapshot_and_prediction_log_hold_what_was_seen(tmp_path, classifier):
     assert float(rows[-1]["latency_ms"]) == pytest.approx(predictions[-1].latency_ms, abs=0.01)
     times = [datetime.fromisoformat(r["timestamp"]) for r in rows]
     assert times == sorted(times)
+
+
+def test_live_leaves_a_core_for_capture_and_display_and_gives_it_back(tmp_path):
+    video = write_color_video(tmp_path / "red.avi", [RED], frames_per_color=5, fps=FPS)
+    before = torch.get_num_threads()
+    pipeline = LivePipeline(VideoFileSource(video))
+    pipeline.start()
+    try:
+        assert torch.get_num_threads() == max(1, (os.cpu_count() or 2) - 1)
+    finally:
+        pipeline.stop()
+    assert torch.get_num_threads() == before
