@@ -2,6 +2,7 @@
 
 The worker owns the loaded model (one owner for the model and its device context). Requests carry their own
 cancel token, which the GUI thread sets directly: a busy worker cannot process a queued "cancel" signal.
+Live recognition runs in the same thread, in gui.live_worker's LiveWorker.
 """
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
+from engine.live.pipeline import LivePipeline, LivePrediction, LiveSettings
+from engine.live.sources import Frame, FrameSource
 from engine.models import LoadedModel, ModelSpec, load_model
 from engine.predict import Classifier, ImageResult, expand_paths
+from gui.live_worker import LiveSession, LiveWorker, SnapshotRequest
 
 log = logging.getLogger(__name__)
 BUG_MESSAGE = "Something went wrong inside Classifier Studio."
@@ -101,6 +106,7 @@ class EngineWorker(QObject):
     batch_progressed = Signal(object)  # BatchProgress
     batch_finished = Signal(object)  # BatchFinished
     batch_failed = Signal(object)  # Failure
+    classifier_changed = Signal(object)  # Classifier; for the live worker beside it in the engine thread
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,6 +122,7 @@ class EngineWorker(QObject):
             )
             request.cancel.check()
             self._classifier = Classifier(loaded)
+            self.classifier_changed.emit(self._classifier)
             self.model_loaded.emit(
                 ModelInfo(
                     request.request_id,
@@ -189,11 +196,18 @@ def _failure(request_id: int, exc: Exception) -> Failure:
 class EngineBridge(QObject):
     """The GUI thread's handle on the engine thread: sends requests, holds their cancel tokens, shuts down cleanly.
 
-    Widgets connect to `bridge.worker`'s signals; Qt queues them onto the GUI thread.
+    Widgets connect to `bridge.worker`'s and `bridge.live_worker`'s signals; Qt queues them onto the GUI thread.
     """
 
     _load_requested = Signal(object)
     _classify_requested = Signal(object)
+    _cameras_requested = Signal()
+    _live_start_requested = Signal(object)
+    _live_stop_requested = Signal(object)
+    _live_pause_requested = Signal(bool)
+    _snapshot_requested = Signal(object)
+    _recording_start_requested = Signal(object)
+    _recording_stop_requested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -201,10 +215,22 @@ class EngineBridge(QObject):
         self._thread = QThread()
         self._thread.setObjectName("engine")
         self.worker = EngineWorker()
+        self.live_worker = LiveWorker(_failure)
         self.worker.moveToThread(self._thread)
+        self.live_worker.moveToThread(self._thread)
+        # Both live in the engine thread: the live worker takes a new model before the next queued event runs.
+        self.worker.classifier_changed.connect(self.live_worker.use_classifier, Qt.ConnectionType.DirectConnection)
         self._load_requested.connect(self.worker.load_model)
         self._classify_requested.connect(self.worker.classify)
+        self._cameras_requested.connect(self.live_worker.list_cameras)
+        self._live_start_requested.connect(self.live_worker.start_live)
+        self._live_stop_requested.connect(self.live_worker.stop_live)
+        self._live_pause_requested.connect(self.live_worker.set_live_paused)
+        self._snapshot_requested.connect(self.live_worker.save_snapshot)
+        self._recording_start_requested.connect(self.live_worker.start_recording)
+        self._recording_stop_requested.connect(self.live_worker.stop_recording)
         self._current_load: LoadRequest | None = None
+        self._live: LiveSession | None = None
         self._batches: dict[int, ClassifyRequest] = {}
         # Bound slots of this GUI-thread object, so Qt queues these calls onto the GUI thread.
         self.worker.batch_finished.connect(self._forget_batch)
@@ -247,10 +273,67 @@ class EngineBridge(QObject):
         for request in list(self._batches.values()):
             request.cancel.cancel()
 
+    # ----- live recognition ------------------------------------------------------------------------------
+
+    @property
+    def live_session(self) -> LiveSession | None:
+        return self._live
+
+    def request_cameras(self) -> None:
+        """List the cameras in the engine thread (probing them can take seconds); answered by cameras_listed."""
+        self._cameras_requested.emit()
+
+    def start_live(self, source: FrameSource, settings: LiveSettings) -> LiveSession:
+        """Stream from `source` with the loaded model (and the models loaded later); a running stream stops first.
+
+        The source opens on the capture thread: open failures come back as a "failed" LiveState.
+        """
+        self.stop_live()
+        session_id = next(self._ids)
+        self._live = LiveSession(session_id, LivePipeline(source, self.live_worker.live_sink(session_id), settings))
+        self._live_start_requested.emit(self._live)
+        return self._live
+
+    def stop_live(self) -> None:
+        """Stop stepping at once; the engine thread releases the source (camera) next."""
+        if self._live is not None:
+            self._live.stopping.set()
+            self._live_stop_requested.emit(self._live)
+            self._live = None
+
+    def set_live_settings(self, settings: LiveSettings) -> None:
+        # Assigning a frozen dataclass is atomic: the next step uses it, even while the engine thread is busy.
+        if self._live is not None:
+            self._live.pipeline.settings = settings
+
+    def set_live_paused(self, paused: bool) -> None:
+        self._live_pause_requested.emit(paused)
+
+    def request_snapshot(self, folder: str, frame: Frame, prediction: LivePrediction | None, model_name: str) -> int:
+        """Save `frame` as PNG and `prediction` as JSON in `folder`; answered by snapshot_saved or snapshot_failed."""
+        request = SnapshotRequest(next(self._ids), folder, frame, prediction, model_name)
+        self._snapshot_requested.emit(request)
+        return request.request_id
+
+    def start_recording(self, path: str | Path) -> None:
+        """Log every prediction of the running stream to a CSV file until stop_recording or the stream stops."""
+        if self._live is not None:
+            self._recording_start_requested.emit((self._live, str(path)))
+
+    def stop_recording(self) -> None:
+        self._recording_stop_requested.emit()
+
     def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Cancel everything and stop the engine thread; called when the window closes."""
+        """Stop live recognition, cancel everything and stop the engine thread; called when the window closes."""
+        if self._live is not None:
+            self._live.stopping.set()  # the step running now is the last
         self.cancel_load()
         self.cancel_classification()
         self._thread.quit()
         if not self._thread.wait(timeout_ms):
             log.warning("The engine thread did not stop within %d ms", timeout_ms)
+        # The engine thread has ended (queued stops with it), so the stream and its log are released from here.
+        self.live_worker.close_live()
+        if self._live is not None:
+            self._live.pipeline.stop()
+            self._live = None

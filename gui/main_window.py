@@ -1,4 +1,4 @@
-"""Classifier Studio's main window: the classify view in the middle, the model picker docked on the left.
+"""Classifier Studio's main window: the Classify and Live tabs in the middle, the model picker docked on the left.
 
 It owns the model-load lifecycle on the GUI side: asks the engine thread to load, shows progress/ready/error
 in the status bar, and ignores events from loads that a newer one superseded.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
 from engine.builtin import BUILTIN_NAME, builtin_model_spec
 from engine.devices import resolve_device
@@ -18,6 +18,7 @@ from engine.errors import UserFacingError
 from engine.models import Builtin, Bundle, Hub, ModelSpec
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
+from gui.live_view import LiveView
 from gui.model_picker import ModelPicker
 from gui.settings import AppSettings, save_settings
 from gui.status import MessageBanner, ModelStatus
@@ -55,6 +56,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
 
         self.classify_view = ClassifyView(bridge)
+        self.live_view = LiveView(bridge)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.classify_view, "Classify")
+        self.tabs.addTab(self.live_view, "Live")
+        self.tabs.setTabToolTip(1, "Classify a camera, a video file or a network stream as it plays")
         self.banner = MessageBanner()
         self.banner.action_clicked.connect(self.open_model_file)
         # The banner lines up with the classify view's content; a layout whose widgets are hidden takes no space.
@@ -67,7 +74,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(banner_row)
-        layout.addWidget(self.classify_view, 1)
+        layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
         self.picker = ModelPicker()
@@ -264,5 +271,6 @@ class MainWindow(QMainWindow):
             if self._loaded is None:  # nothing loaded: remember the device the user chose anyway
                 self.settings.device, self.settings.precision = self.picker.device, self.picker.precision
             save_settings(self.settings)
+            self.live_view.shutdown()
             self.bridge.shutdown()
         super().closeEvent(event)

@@ -50,6 +50,7 @@ def run_cli(*args: object, timeout: float = HANG_GUARD_S) -> subprocess.Complete
 def human_results(stdout: str) -> dict[str, list[str]]:
     """Path line → its top-class labels, from the human-readable output."""
     results: dict[str, list[str]] = {}
+    current = ""
     for line in stdout.splitlines():
         match = TOP_LINE.match(line)
         if match:
