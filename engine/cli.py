@@ -1,4 +1,4 @@
-"""Classifier Studio's command line: `classify` images and list the `models` catalog, without a window.
+"""Classifier Studio's command line, without a window: `classify` images, list the `models` catalog, `live` recognition.
 
 torch is imported only inside the commands that need it, so `--help` and `models` answer at once.
 """
@@ -46,7 +46,7 @@ WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand; `live` and `train` join the COMMANDS table later."""
+    """One subcommand; `train` joins the COMMANDS table later."""
 
     name: str
     summary: str
@@ -274,6 +274,18 @@ def cancel_on_ctrl_c(cancel: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.cli_live import add_arguments  # the live command lives in its own module, which builds on this one
+
+    add_arguments(parser)
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from engine.cli_live import run
+
+    return run(args)
+
+
 def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", metavar="X", help="only this family, e.g. ResNet or 'Vision Transformer'")
     parser.add_argument("--tag", metavar="T", help=f"only models with this tag: {', '.join(TAGS)}")
@@ -363,6 +375,7 @@ examples:
   %(prog)s classify photo.jpg --model resnet50 --device cuda --precision fp16
   %(prog)s classify photo.jpg --model my_bundle/
   %(prog)s models --tag fastest
+  %(prog)s live 0
 
 Run a command with --help for its options.
 """
@@ -397,10 +410,32 @@ examples:
   %(prog)s --json
 """
 
+LIVE_EPILOG = f"""\
+Frames are read in real time; the model always takes the newest one, so a slow model skips frames
+rather than falling behind. The summary (inference and capture FPS, latency, frames dropped) goes to
+stderr at the end, or is the last JSON object with --json. A camera that is unplugged is retried.
+
+examples:
+  %(prog)s 0
+  %(prog)s clip.mp4 --frames 100 --json > predictions.jsonl
+  %(prog)s rtsp://192.168.1.20/stream --model resnet50 --device cuda --topk 3
+  %(prog)s 0 --model my_bundle/ --smoothing 0.7 --mirror
+
+exit status:
+  {EXIT_OK}    the run ended (--frames reached, or the end of the file)
+  {EXIT_USAGE}    bad arguments, the source could not be opened, or the model could not be loaded
+  {EXIT_BUG}    something unexpected went wrong (details are in the log)
+  {EXIT_CANCELLED}  stopped with Ctrl+C (the summary is still printed)
+"""
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "classify", "Classify images and print the top classes of each.", CLASSIFY_EPILOG,
         _add_classify_arguments, _run_classify,
     ),
     Command("models", "List the model catalog.", MODELS_EPILOG, _add_models_arguments, _run_models),
+    Command(
+        "live", "Recognise what a camera, video file or stream shows, frame by frame.", LIVE_EPILOG,
+        _add_live_arguments, _run_live,
+    ),
 )

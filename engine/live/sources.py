@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import cv2
+# FFmpeg's own console lines ("moov atom not found", "Connection refused") would print above our clear messages;
+# the variable is read when cv2 loads FFmpeg, so it is set before the import (a user's own setting wins).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
 import numpy as np
 
 from engine.errors import UserFacingError
