@@ -143,9 +143,9 @@ def _is_path(model: str) -> bool:
     return Path(model).exists() or model.lower().endswith(WEIGHTS_SUFFIXES)
 
 
-def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the model and where it runs, shared by classify and live."""
     add = parser.add_argument
-    add("paths", nargs="+", metavar="PATH", help="image files, or folders (searched recursively)")
     add(
         "--model",
         metavar="NAME|BUNDLE",
@@ -155,6 +155,12 @@ def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     add("--weights", metavar="FILE", help="a .safetensors/.pth weights file for the --model architecture")
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
     add("--precision", choices=PRECISION_CHOICES, default="fp32", help="number format (default: fp32)")
+
+
+def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("paths", nargs="+", metavar="PATH", help="image files, or folders (searched recursively)")
+    add_model_arguments(parser)
     add("--topk", type=_positive_int, default=DEFAULT_TOPK, metavar="K", help="classes per image (default: 5)")
     add("--batch-size", type=_positive_int, default=DEFAULT_BATCH, metavar="N", help="images per batch (default: 8)")
     add("--json", action="store_true", help="print one JSON object per image on stdout, nothing else")

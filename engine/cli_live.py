@@ -11,13 +11,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from engine.cli import (
-    DEVICE_CHOICES,
     EXIT_CANCELLED,
     EXIT_OK,
-    PRECISION_CHOICES,
     StderrReporter,
     _for_command_line,
     _positive_int,
+    add_model_arguments,
     cancel_on_ctrl_c,
     model_spec_from_args,
 )
@@ -38,15 +37,7 @@ STEP_TIMEOUT_S = 0.1  # how often the loop looks up from waiting for a frame (Ct
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("source", metavar="SOURCE", help="a camera index (0, 1, …), a video file, or a stream URL (rtsp://, http://)")
-    add(
-        "--model",
-        metavar="NAME|BUNDLE",
-        help="a catalog or timm model name (pretrained weights from the Hugging Face Hub), or a Classifier Studio "
-        "bundle folder/.safetensors file (default: a small general-purpose ImageNet model)",
-    )
-    add("--weights", metavar="FILE", help="a .safetensors/.pth weights file for the --model architecture")
-    add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
-    add("--precision", choices=PRECISION_CHOICES, default="fp32", help="number format (default: fp32)")
+    add_model_arguments(parser)
     add("--frames", type=_positive_int, metavar="N", help="stop after N predictions (default: run until stopped)")
     add("--loop", action="store_true", help="play a video file again from the start when it ends")
     add("--topk", type=_positive_int, default=DEFAULT_LIVE_TOPK, metavar="K", help="classes per frame (default: 1)")
