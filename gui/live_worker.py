@@ -138,6 +138,8 @@ class LiveWorker(QObject):
     @Slot(bool)
     def set_live_paused(self, paused: bool) -> None:
         self._live_paused = paused
+        if self._live is not None:  # a paused video file stays where it is; Resume plays on from there
+            (self._live.pipeline.pause if paused else self._live.pipeline.resume)()
         self._schedule_step()
 
     @Slot(object)

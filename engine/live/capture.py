@@ -94,6 +94,9 @@ class RollingRate:
         return (len(times) - 1) / (now - times[0]) if len(times) > 1 and now > times[0] else 0.0
 
 
+PAUSE_POLL_S = 0.1  # a paused capture thread still notices stop() this often
+
+
 class CaptureThread:
     """Reads `source` into `mailbox` in its own thread; reports its state as SourceStatus events.
 
@@ -109,6 +112,8 @@ class CaptureThread:
         self._retry_s = retry_s
         self._max_backoff_s = max(retry_s, max_backoff_s)
         self._stopping = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="Classifier Studio capture", daemon=True)
         self._rate = RollingRate()
@@ -123,12 +128,24 @@ class CaptureThread:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def pause(self) -> None:
+        """Stop reading: a file stays where it is (Resume goes on from there), a camera's picture freezes."""
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ends the thread and releases the source; returns within `timeout` even if OpenCV is stuck in a read."""
         if self._stopped:
             return
         self._stopped = True
         self._stopping.set()
+        self._unpaused.set()  # a paused thread wakes at once to see the stop
         if self._thread.ident is not None:
             self._thread.join(timeout)
         if self._thread.is_alive():
@@ -165,6 +182,8 @@ class CaptureThread:
 
     def _capture(self) -> None:
         while not self._stopping.is_set():
+            if not self._unpaused.wait(PAUSE_POLL_S):
+                continue
             try:
                 image = self.source.read()
             except SourceLost as lost:

@@ -119,6 +119,13 @@ class LivePipeline:
             return frame
         return Frame(np.ascontiguousarray(frame.image[:, ::-1]), frame.index, frame.captured_at)
 
+    def pause(self) -> None:
+        """Freeze the stream: capture stops reading (a file resumes where it stopped), so no new frames come."""
+        self.capture.pause()
+
+    def resume(self) -> None:
+        self.capture.resume()
+
     def reset_smoothing(self) -> None:
         self._smoothed = None
 

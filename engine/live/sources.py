@@ -175,7 +175,7 @@ class VideoFileSource(_OpenCVSource):
                                   "Use an MP4, AVI, MKV or WebM video, or convert the file to one of them.")
         assert self._capture is not None
         self.fps = _usable_fps(self._capture.get(cv2.CAP_PROP_FPS))
-        self._clock_start, self._played = time.perf_counter(), 0
+        self._clock_start, self._played = 0.0, 0  # the clock starts at the first read, not at open
 
     def read(self) -> np.ndarray | None:
         ok, image = self._next()
@@ -199,8 +199,10 @@ class VideoFileSource(_OpenCVSource):
 
     def _wait_until_due(self) -> None:
         interval = 1.0 / (self.fps or _FALLBACK_FPS)
-        due = self._clock_start + self._played * interval
         now = time.perf_counter()
+        if not self._clock_start:  # first frame: playback starts now, so early frames do not come in a burst
+            self._clock_start, self._played = now, 0
+        due = self._clock_start + self._played * interval
         if now - due > _MAX_LAG_S:  # decoding fell behind (or the reader paused): play on from now
             self._clock_start, self._played, due = now, 0, now
         elif due > now:

@@ -385,3 +385,24 @@ def test_live_leaves_a_core_for_capture_and_display_and_gives_it_back(tmp_path):
     finally:
         pipeline.stop()
     assert torch.get_num_threads() == before
+
+
+def test_pausing_a_video_file_keeps_its_place(tmp_path, classifier):
+    """Paused for longer than the rest of the video: on resume it plays on from where it stopped, not from its end."""
+    video = write_color_video(tmp_path / "red_then_blue.avi", [RED, BLUE], frames_per_color=15, fps=FPS)
+    pipeline = LivePipeline(VideoFileSource(video))
+    pipeline.start()
+    try:
+        first = pipeline.step(classifier, timeout=5)
+        assert first is not None and first.top[0].label == "red"
+        pipeline.pause()
+        time.sleep(0.2)  # let a read already under way finish
+        captured = pipeline.stats.frames_captured
+        time.sleep(1.2)  # longer than the 1 s of video still to play
+        assert pipeline.stats.frames_captured == captured
+        assert pipeline.status.state == "running"  # not ended while paused
+        pipeline.resume()
+        after = pipeline.step(classifier, timeout=5)
+        assert after is not None and after.frame_index <= 15 and after.top[0].label == "red"
+    finally:
+        pipeline.stop()
