@@ -7,11 +7,23 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from gui.engine_worker import EngineBridge
+from engine.models import Bundle, ModelSpec
+from gui.engine_worker import EngineBridge, ModelInfo
 from gui.main_window import MainWindow
 from gui.settings import AppSettings, load_settings
 
 WAIT_MS = 60_000  # generous: the test machines' cores are shared
+
+
+def load_and_wait(bridge: EngineBridge, qtbot, bundle: Path) -> None:
+    """Load a bundle through the engine thread and wait until it is the model in use."""
+    # Polled rather than qtbot.waitSignal: pytest-qt's blocker would be woken on the engine thread.
+    answers = []
+    bridge.worker.model_loaded.connect(answers.append)
+    bridge.worker.model_load_failed.connect(answers.append)
+    bridge.request_load(ModelSpec(source=Bundle(str(bundle))))
+    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
+    assert isinstance(answers[0], ModelInfo), f"{bundle.name} did not load: {answers[0]}"
 
 
 @pytest.fixture(autouse=True)

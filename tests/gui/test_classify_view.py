@@ -12,13 +12,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 import gui.result_widgets
-from engine.models import Bundle, ModelSpec
 from gui.classify_view import ClassifyView
-from gui.engine_worker import EngineBridge, ModelInfo
+from gui.engine_worker import EngineBridge
 from gui.result_widgets import ERROR_COLOR, ResultsTableModel
+from tests.gui.conftest import WAIT_MS, load_and_wait
 
 BUNDLE_LABELS = {"cat", "dog", "bird"}
-WAIT_MS = 60_000  # generous: the test machine's cores are shared
 
 
 @pytest.fixture
@@ -30,13 +29,7 @@ def bridge(qtbot):
 
 @pytest.fixture
 def loaded_bridge(bridge, qtbot, tiny_bundle):
-    # Polled rather than qtbot.waitSignal: pytest-qt's blocker would be woken on the engine thread.
-    answers = []
-    bridge.worker.model_loaded.connect(answers.append)
-    bridge.worker.model_load_failed.connect(answers.append)
-    bridge.request_load(ModelSpec(source=Bundle(str(tiny_bundle))))
-    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
-    assert isinstance(answers[0], ModelInfo), f"the tiny bundle did not load: {answers[0]}"
+    load_and_wait(bridge, qtbot, tiny_bundle)
     return bridge
 
 

@@ -16,29 +16,19 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.live.sources import SourceLost, VideoFileSource
 from engine.models import Bundle, ModelSpec
-from gui.engine_worker import EngineBridge, ModelInfo
+from gui.engine_worker import EngineBridge
 from gui.live_sources import LivePreferences, SourceChoice
 from gui.live_view import LiveView
 from tests.conftest import make_bundle
+from tests.gui.conftest import WAIT_MS, load_and_wait
 from tests.video_files import COLORS, color_classifier, solid_frame, write_color_video, write_video
 
-WAIT_MS = 60_000  # generous: the test machines' cores are shared
 STATS = re.compile(r"capture (\d+) fps · model (\d+\.\d) fps · latency (\d+) ms")
 CAPTURE_THREAD = "Classifier Studio capture"
 
 
 def capture_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == CAPTURE_THREAD and t.is_alive()]
-
-
-def load(bridge: EngineBridge, qtbot, bundle: Path) -> None:
-    # Polled rather than qtbot.waitSignal: pytest-qt's blocker would be woken on the engine thread.
-    answers = []
-    bridge.worker.model_loaded.connect(answers.append)
-    bridge.worker.model_load_failed.connect(answers.append)
-    bridge.request_load(ModelSpec(source=Bundle(str(bundle))))
-    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
-    assert isinstance(answers[0], ModelInfo), f"{bundle.name} did not load: {answers[0]}"
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def color_bundle(tmp_path) -> Path:
 
 @pytest.fixture
 def view(bridge, qtbot, color_bundle) -> LiveView:
-    load(bridge, qtbot, color_bundle)
+    load_and_wait(bridge, qtbot, color_bundle)
     view = LiveView(bridge)
     qtbot.addWidget(view)
     view.resize(900, 640)
@@ -241,7 +231,7 @@ def test_without_a_model_frames_show_and_predictions_start_once_one_loads(bridge
     play(view, write_color_video(tmp_path / "red.avi", [COLORS["red"]], 30), loop=True)
     qtbot.waitUntil(lambda: "No model is loaded" in view.video.notice, timeout=WAIT_MS)
     wait_for_new_frames(view, qtbot, 3)
-    load(bridge, qtbot, color_bundle)
+    load_and_wait(bridge, qtbot, color_bundle)
     wait_for_top1(view, qtbot, {"red"})
     assert not view.video.notice
 
@@ -271,7 +261,7 @@ def test_the_crop_box_chooses_what_the_model_sees(view, qtbot, tmp_path):
 
 def test_closing_the_window_while_streaming_stops_everything_promptly(open_window, qtbot, tmp_path, color_bundle):
     window = open_window()
-    load(window.bridge, qtbot, color_bundle)
+    load_and_wait(window.bridge, qtbot, color_bundle)
     window.tabs.setCurrentWidget(window.live_view)
     play(window.live_view, write_color_video(tmp_path / "colours.avi", list(COLORS.values()), 10), loop=True)
     wait_for_top1(window.live_view, qtbot, set(COLORS))

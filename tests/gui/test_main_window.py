@@ -29,11 +29,11 @@ from gui.settings import (
     user_settings_store,
 )
 from gui.status import ErrorNotifier
+from tests.gui.conftest import WAIT_MS
 from tests.gui.test_classify_view import drop_files
 from tests.hub_server import FakeHub, Throttle
 
 REPO = Path(__file__).resolve().parents[2]
-WAIT_MS = 60_000  # generous: the test machines' cores are shared
 
 
 def load_and_wait(qtbot, window: MainWindow, spec: ModelSpec, device: str = "cpu", precision: str = "fp32") -> None:
