@@ -1,0 +1,120 @@
+"""Images to tensors for training: timm's augmentations for learning, the classify path's own preprocessing for evaluation.
+
+Evaluation uses engine.preprocess.Preprocessor, so validation accuracy is measured on exactly what classification sees.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+from PIL import Image
+from timm.data import Mixup, create_transform
+
+from engine.decode import ImageDecodeError, decode_image
+from engine.preprocess import DataConfig, Preprocessor
+from engine.training.dataset import LabeledImage
+
+# Each preset is a set of create_transform(is_training=True) arguments; "none" uses the evaluation transform.
+AUGMENTATION_PRESETS: dict[str, dict] = {
+    "light": {"scale": (0.6, 1.0), "hflip": 0.5, "color_jitter": 0.1},
+    "standard": {"scale": (0.25, 1.0), "hflip": 0.5, "auto_augment": "rand-m7-n2-mstd0.5"},  # RandAugment: rotation…
+    "heavy": {"scale": (0.08, 1.0), "hflip": 0.5, "auto_augment": "rand-m9-mstd0.5-inc1", "re_prob": 0.25},
+}
+MIXUP_PRESETS = {"heavy": {"mixup_alpha": 0.8, "cutmix_alpha": 1.0}}
+
+
+def training_data_config(base: DataConfig, image_size: int) -> DataConfig:
+    """The model's data config at the size the user chose (0 keeps the model's own)."""
+    if not image_size:
+        return base
+    return replace(base, input_size=(3, image_size, image_size))
+
+
+def train_transform(config: DataConfig, augmentation: str) -> Callable[[Image.Image], torch.Tensor]:
+    if augmentation not in AUGMENTATION_PRESETS:
+        return Preprocessor(config)
+    return create_transform(
+        config.input_size,
+        is_training=True,
+        interpolation=config.interpolation,
+        mean=config.mean,
+        std=config.std,
+        **AUGMENTATION_PRESETS[augmentation],
+    )
+
+
+def make_mixup(augmentation: str, num_classes: int, label_smoothing: float) -> Mixup | None:
+    preset = MIXUP_PRESETS.get(augmentation)
+    if preset is None:
+        return None
+    return Mixup(**preset, label_smoothing=label_smoothing, num_classes=num_classes)
+
+
+class LabeledImageDataset(torch.utils.data.Dataset):
+    """(tensor, label) pairs for scanned images; a file that stopped decoding since the scan is replaced, not fatal."""
+
+    def __init__(self, items: Sequence[LabeledImage], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.items = list(items)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        for attempt in range(len(self.items)):
+            item = self.items[(index + attempt) % len(self.items)]
+            try:
+                image = decode_image(item.path)
+            except ImageDecodeError:
+                continue  # changed or deleted after the scan; the next image stands in
+            return self.transform(image), item.label
+        raise ImageDecodeError("None of the training images can be read any more.", "Scan the data folder again.")
+
+
+def make_loader(
+    dataset: LabeledImageDataset,
+    batch_size: int,
+    workers: int,
+    shuffle: bool,
+    seed: int,
+    sample_weights: Sequence[float] | None = None,
+    drop_last: bool = False,
+) -> torch.utils.data.DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if sample_weights is not None:
+        sampler = torch.utils.data.WeightedRandomSampler(
+            list(sample_weights), num_samples=len(dataset), replacement=True, generator=generator
+        )
+        shuffle = False
+    extra = {}
+    if workers > 0:
+        # Spawned workers start clean: forking a process that runs Qt and torch threads can deadlock, and the
+        # frozen app relays spawn through multiprocessing.freeze_support in main.py.
+        extra = {"multiprocessing_context": multiprocessing.get_context("spawn"), "persistent_workers": True}
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        num_workers=workers,
+        generator=generator,
+        drop_last=drop_last and len(dataset) > batch_size,
+        **extra,
+    )
+
+
+def balanced_sample_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """Per-image weights that draw every class equally often."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    return [1.0 / counts[label] for label in labels]
+
+
+def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Loss weights that make each class count as much as the others, averaging 1 over the images."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
