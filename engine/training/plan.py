@@ -49,6 +49,7 @@ class TrainPlan:
     workers: int = 0  # data loader worker processes; 0 = load in the training thread
     val_fraction: float = 0.2
     device: str = "auto"
+    export_onnx: bool = False  # also write model.onnx into the bundle folder, checked against PyTorch
     output: str = ""  # bundle to write; "" = a new folder under the user's models folder
     name: str = ""  # the model's display name; "" = derived from the data folder
 

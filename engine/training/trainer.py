@@ -45,6 +45,7 @@ class TrainResult:
     test_evaluation: Evaluation | None
     report: ReportFiles
     seconds: float
+    onnx: Path | None = None  # the checked ONNX export, when the plan asked for one and it succeeded
 
 
 def train_run(
@@ -154,6 +155,7 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
     cancel.check()
     on_event(Log("info", f"Saving the model to {bundle_path}"))
     save_bundle(bundle_path, model.state_dict(), BundleInfo(_bundle_arch(starting.arch), run.classes, config, provenance))
+    onnx_file = _export_onnx(model, config, bundle_path, on_event) if plan.export_onnx else None
     seconds = time.monotonic() - started
     summary = {
         "Model": run.name, "Architecture": starting.arch, "Started from": base_description, "Method": plan.method,
@@ -167,8 +169,20 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
     on_event(Log("info", f"Finished: validation accuracy {evaluation.accuracy:.3f} (best epoch {best_epoch})"))
     return TrainResult(
         run.folder, bundle_path, best_epoch, metrics["epochs_run"], stopped_early, tuple(history), evaluation,
-        test_evaluation, report, seconds,
+        test_evaluation, report, seconds, onnx_file,
     )
+
+
+def _export_onnx(model: torch.nn.Module, config, bundle_path: Path, on_event: EventSink) -> Path | None:
+    """The optional ONNX file beside the bundle's weights; a model the exporter cannot handle only costs a note."""
+    from engine.onnx_export import export_onnx
+
+    target = bundle_path / "model.onnx" if bundle_path.is_dir() else bundle_path.with_suffix(".onnx")
+    try:
+        return export_onnx(model, config.input_size, target, on_event)
+    except UserFacingError as exc:
+        on_event(Log("warning", f"{exc.message} {exc.hint}"))
+        return None
 
 
 def _evaluate(learner, run: Run, part: str, cancel: CancelToken) -> Evaluation:

@@ -227,3 +227,22 @@ def test_probabilities_of_the_saved_model_match_the_trainers_evaluation(shapes):
     truth = [run.classes[i.label] for i in run.val]
     accuracy = float(np.mean([p == t for p, t in zip(predicted, truth)]))
     assert accuracy == pytest.approx(result.evaluation.accuracy)
+
+
+def test_the_optional_onnx_export_computes_what_the_bundle_computes(shapes, held_out):
+    import onnxruntime
+
+    from engine.decode import decode_image
+    from engine.preprocess import Preprocessor
+
+    result = train_run(start(shapes, method="quick", export_onnx=True))
+    assert result.onnx == result.bundle / "model.onnx"
+    loaded = load_model(ModelSpec(source=Bundle(str(result.bundle))), device="cpu")
+    files = sorted(held_out.glob("*/*"))
+    batch = Preprocessor(loaded.data_config).batch([decode_image(f) for f in files])
+    session = onnxruntime.InferenceSession(str(result.onnx), providers=["CPUExecutionProvider"])
+    onnx_logits = session.run(None, {"input": batch.numpy()})[0]
+    with torch.no_grad():
+        torch_logits = loaded.model(batch).numpy()
+    assert np.array_equal(onnx_logits.argmax(1), torch_logits.argmax(1))
+    assert np.abs(onnx_logits - torch_logits).max() < 1e-4
