@@ -40,7 +40,7 @@ def export_onnx(
                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False,
                     dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
                 )
-        except Exception as exc:  # noqa: BLE001 - the exporter fails in many ways on models it does not support
+        except Exception as exc:
             raise UserFacingError(
                 f"This model cannot be exported to ONNX ({type(exc).__name__}).",
                 "The model bundle itself is fine; use it in Classifier Studio, or try another architecture.",
