@@ -1,4 +1,5 @@
-"""The model picker: the curated catalog as a searchable, sortable table, any timm name, a weights file or a bundle.
+"""The model picker: the curated catalog as a searchable, sortable table, any timm name, a weights file or a bundle,
+and the user's own trained models (the "My models" tab, gui.my_models_view.MyModelsPage).
 
 It only decides what to load; it emits `load_requested(spec, device, precision)` and the window does the loading.
 """
@@ -15,17 +16,17 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -42,10 +43,10 @@ from engine.catalog import (
 from engine.devices import available_devices, resolve_device, supported_precisions
 from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
 from engine.weights import WEIGHTS_SUFFIXES
+from gui.my_models_view import NO_PARENT, SORT_ROLE, MyModelsPage, sortable_table
 
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
 FAMILY, NAME, PARAMS, GMACS, INPUT, TAGS = range(len(COLUMNS))
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
 ARCH_ROLE = Qt.ItemDataRole.UserRole + 2
 HEADER_TIPS = {
     PARAMS: "Parameters, in millions",
@@ -56,7 +57,6 @@ HEADER_TIPS = {
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
 ERROR_STYLE = "color: #b3261e;"
 PICKER_WIDTH = 500  # the docked picker's first width: name, size and speed columns visible at once
-NO_PARENT = QModelIndex()  # the root, which a flat table's rows hang from
 
 
 def format_params(params: int) -> str:
@@ -151,6 +151,7 @@ class CatalogFilter(QSortFilterProxyModel):
 
 class ModelPicker(QWidget):
     load_requested = Signal(object, str, str)  # ModelSpec, device, precision
+    my_models_listed = Signal()  # My models shows a fresh listing of the models folder
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,23 +192,15 @@ class ModelPicker(QWidget):
         file_button.clicked.connect(self.choose_model_file)
         bundle_button = QPushButton("Open bundle folder…")
         bundle_button.clicked.connect(self.choose_bundle_folder)
+        self.my_models_page = MyModelsPage()
+        self.my_models_page.load_requested.connect(self._request)
+        self.my_models_page.message_changed.connect(self._show_message)
+        self.my_models_page.count_changed.connect(self._my_models_counted)
+        self.my_models_page.listed.connect(self.my_models_listed)
         self._lay_out(file_button, bundle_button)
 
     def _make_table(self) -> QTableView:
-        table = QTableView()
-        table.setModel(self.proxy)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.verticalHeader().hide()
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)  # compact rows
-        table.setSortingEnabled(True)
-        table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the curated order until a header is clicked
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        table = sortable_table(self.proxy)
         table.selectionModel().currentRowChanged.connect(self._row_chosen)
         table.doubleClicked.connect(lambda _index: self.load_chosen())
         return table
@@ -223,17 +216,47 @@ class ModelPicker(QWidget):
         load_row = QHBoxLayout()
         load_row.addWidget(self.name_field, 1)
         load_row.addWidget(self.load_button)
+        self.catalog_page = QWidget()
+        catalog_layout = QVBoxLayout(self.catalog_page)
+        catalog_layout.setContentsMargins(0, 6, 0, 0)  # lined up with the buttons below the tabs
+        catalog_layout.addWidget(self.search_field)
+        catalog_layout.addWidget(self.table, 1)
+        catalog_layout.addLayout(load_row)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.catalog_page, "Catalog")
+        self.tabs.addTab(self.my_models_page, "My models")
+        self.tabs.setTabToolTip(1, "Models you trained, from your models folder")
+        self.tabs.currentChanged.connect(self._tab_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.search_field)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(load_row)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.message_label)
         layout.addLayout(files)
         layout.addLayout(choices)
 
     def sizeHint(self) -> QSize:
         return QSize(PICKER_WIDTH, super().sizeHint().height())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh_my_models()  # a model may have been trained, or copied into the folder, meanwhile
+
+    def refresh_my_models(self) -> None:
+        """List the models folder again, off the GUI thread (call it when training finishes).
+
+        `my_models_listed` is emitted once My models shows the folder as it was at this call or later.
+        """
+        self.my_models_page.refresh()
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.my_models_page:
+            self.refresh_my_models()
+
+    def _my_models_counted(self, count: int) -> None:
+        index = self.tabs.indexOf(self.my_models_page)
+        self.tabs.setTabText(index, f"My models ({count})" if count else "My models")
 
     # What is chosen
 

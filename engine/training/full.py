@@ -64,8 +64,12 @@ class FullLearner:
         weights = (
             balanced_sample_weights([i.label for i in train_items], num_classes) if plan.balanced_sampling else None
         )
-        self.train_data = LabeledImageDataset(train_items, train_transform(config, plan.augmentation))
-        self.sample_weights = weights
+        # Loaders live as long as the learner: with worker processes, each new loader would spawn them afresh.
+        self.train_loader = make_loader(
+            LabeledImageDataset(train_items, train_transform(config, plan.augmentation)), plan.batch_size,
+            plan.workers, shuffle=True, seed=plan.seed, sample_weights=weights, drop_last=True,
+        )
+        self.eval_loaders: dict[str, torch.utils.data.DataLoader] = {}
 
     @property
     def batches_per_epoch(self) -> int:
@@ -82,10 +86,8 @@ class FullLearner:
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self._unfreeze_for(epoch)
         self.model.train()
-        loader = make_loader(
-            self.train_data, self.plan.batch_size, self.plan.workers, shuffle=True,
-            seed=self.plan.seed * 1000 + epoch, sample_weights=self.sample_weights, drop_last=True,
-        )
+        loader = self.train_loader
+        loader.generator.manual_seed(self.plan.seed * 1000 + epoch)  # each epoch's order, the same on resume
         accumulate = self.plan.grad_accumulation
         total_loss, correct, seen, step, pending = 0.0, 0, 0, 0, 0
         self.optimizer.zero_grad(set_to_none=True)
@@ -124,17 +126,20 @@ class FullLearner:
     @torch.no_grad()
     def predict(self, part: str, cancel: CancelToken) -> np.ndarray:
         self.model.eval()
-        loader = make_loader(
-            LabeledImageDataset(self.splits[part], Preprocessor(self.config)),
-            self.plan.batch_size, self.plan.workers, shuffle=False, seed=self.plan.seed,
-        )
+        if not self.splits[part]:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        if part not in self.eval_loaders:
+            self.eval_loaders[part] = make_loader(
+                LabeledImageDataset(self.splits[part], Preprocessor(self.config)),
+                self.plan.batch_size, self.plan.workers, shuffle=False, seed=self.plan.seed,
+            )
         out = []
-        for images, _ in loader if self.splits[part] else ():
+        for images, _ in self.eval_loaders[part]:
             cancel.check()
             with self._autocast():
                 logits = self.model(images.to(self.device))
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), dtype=np.float32)
+        return np.concatenate(out)
 
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}

@@ -149,25 +149,36 @@ class QuickLearner:
         backbone = self.model.to(self.device).eval()
         slots = heads(backbone)
         replace_heads(backbone, lambda old: nn.Identity())
-        done, out = 0, {}
+        # One loader over every split: with worker processes, each loader would spawn them afresh.
+        items = [*self.splits["train"], *self.splits["val"], *self.splits["test"]]
+        loader = make_loader(
+            LabeledImageDataset(items, Preprocessor(self.config)), self.plan.batch_size, self.plan.workers,
+            shuffle=False, seed=self.plan.seed,
+        )
+        train, val = len(self.splits["train"]), len(self.splits["val"])
+        features, flipped, labels, done = [], [], [], 0
         try:
-            for part in ("train", "val", "test"):
-                features, labels = [], []
-                loader = make_loader(
-                    LabeledImageDataset(self.splits[part], Preprocessor(self.config)),
-                    self.plan.batch_size, self.plan.workers, shuffle=False, seed=self.plan.seed,
-                )
-                for images, targets in loader:
-                    cancel.check()
-                    images = images.to(self.device)
-                    batch = [backbone(images)] + ([backbone(images.flip(3))] if part == "train" and views == 2 else [])
-                    features += [f.float().cpu() for f in batch]
-                    labels += [targets] * len(batch)
-                    done += len(targets) * len(batch)
-                    on_event(Progress("Computing features", done, total))
-                width = self.head.in_features
-                out[f"{part}.features"] = torch.cat(features) if features else torch.zeros((0, width))
-                out[f"{part}.labels"] = torch.cat(labels).long() if labels else torch.zeros(0, dtype=torch.long)
+            for images, targets in loader:
+                cancel.check()
+                images = images.to(self.device)
+                features.append(backbone(images).float().cpu())
+                training_images = images[: max(0, train - done)]  # the training images come first
+                if views == 2 and len(training_images):
+                    flipped.append(backbone(training_images.flip(3)).float().cpu())
+                labels.append(targets.long())
+                done += len(targets)
+                on_event(Progress("Computing features", done + (views - 1) * min(done, train), total))
+            everything = torch.cat(features) if features else torch.zeros((0, self.head.in_features))
+            mirrored = torch.cat(flipped) if flipped else everything[:0]
+            targets = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+            out = {
+                "train.features": torch.cat([everything[:train], mirrored[:train]]),
+                "train.labels": torch.cat([targets[:train]] * views),
+                "val.features": everything[train:train + val],
+                "val.labels": targets[train:train + val],
+                "test.features": everything[train + val:],
+                "test.labels": targets[train + val:],
+            }
         finally:
             restore = iter(slots)
             replace_heads(backbone, lambda old: next(restore))

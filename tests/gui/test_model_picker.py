@@ -1,17 +1,26 @@
-"""The model picker on its own: the real catalog in a real table, search, numeric sorting, names, files, devices."""
+"""The model picker on its own: the real catalog in a real table, search, numeric sorting, names, files, devices;
+and My models, the user's trained bundles, loading in the real engine."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QPoint, Qt
 from safetensors.torch import save_file
 
 from engine.catalog import catalog
 from engine.devices import available_devices, supported_precisions
 from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architecture
+from engine.paths import DATA_DIR_ENV
+from engine.training.run import models_dir
+from gui.engine_worker import ModelInfo
 from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
+from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
 from tests.conftest import TINY_ARCH, make_bundle
+from tests.engine.test_my_models import save_my_model
+from tests.gui.conftest import WAIT_MS
 
 
 @pytest.fixture
@@ -22,6 +31,13 @@ def picker(qtbot) -> ModelPicker:
     picker.show()
     qtbot.waitExposed(picker)
     return picker
+
+
+@pytest.fixture
+def models_folder(tmp_path, monkeypatch) -> Path:
+    """The user's models folder ("My models"), inside this test's data folder."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    return models_dir()
 
 
 @pytest.fixture
@@ -158,3 +174,138 @@ def test_a_folder_that_is_no_bundle_is_refused_inline(picker, tmp_path, qtbot):
     with qtbot.assertNotEmitted(picker.load_requested):
         picker.load_bundle(str(folder))
     assert "holiday photos is not a Classifier Studio model bundle" in picker.message
+
+
+# My models
+
+
+def open_my_models(qtbot, picker: ModelPicker) -> None:
+    """Choose the My models tab, which lists the folder again (off the GUI thread), and wait for the list."""
+    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        picker.tabs.setCurrentWidget(picker.my_models_page)
+
+
+def my_models_column(picker: ModelPicker | MyModelsPage, column: int) -> list[str]:
+    page = picker if isinstance(picker, MyModelsPage) else picker.my_models_page
+    return [page.proxy.index(row, column).data() for row in range(page.proxy.rowCount())]
+
+
+def double_click_my_model(qtbot, picker: ModelPicker, row: int) -> None:
+    table = picker.my_models_page.table
+    rect = table.visualRect(picker.my_models_page.proxy.index(row, MY_NAME))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_my_models_lists_trained_models_newest_first_with_their_accuracy(models_folder, picker, qtbot):
+    save_my_model(models_folder / "flowers", "Flowers", "2024-03-01T09:00:00", 0.81)
+    save_my_model(models_folder / "birds.safetensors", "Garden birds", "2024-05-02T18:30:00", 0.95,
+                  labels=("robin", "wren"), base_model="resnet18.a1_in1k")
+    open_my_models(qtbot, picker)
+
+    assert picker.tabs.tabText(1) == "My models (2)"
+    assert my_models_column(picker, MY_NAME) == ["Garden birds", "Flowers"]
+    assert my_models_column(picker, MY_CLASSES) == ["2", "3"]
+    assert my_models_column(picker, MY_ACCURACY) == ["95 %", "81 %"]
+    assert my_models_column(picker, MY_DATE) == ["2024-05-02 18:30", "2024-03-01 09:00"]
+    tip = picker.my_models_page.proxy.index(0, MY_NAME).data(Qt.ItemDataRole.ToolTipRole)
+    assert TINY_ARCH in tip and "robin, wren" in tip and "resnet18.a1_in1k" in tip
+    assert picker.my_models_page.table.isVisible() and not picker.my_models_page.empty_label.isVisible()
+
+
+def test_my_models_says_how_to_train_one_when_there_is_none(models_folder, picker, qtbot):
+    open_my_models(qtbot, picker)
+    assert picker.tabs.tabText(1) == "My models"
+    assert picker.my_models_page.empty_label.isVisible() and not picker.my_models_page.table.isVisible()
+    assert picker.my_models_page.empty_label.text() == MY_MODELS_EMPTY
+    assert "Train a model" in MY_MODELS_EMPTY
+    assert not picker.my_models_page.load_button.isEnabled()
+    assert picker.my_models_page.folder_to_show() == models_folder
+
+
+def test_refresh_picks_up_a_new_model_and_keeps_the_chosen_one(models_folder, picker, qtbot):
+    first = save_my_model(models_folder / "first", "First", "2024-01-01T10:00:00")
+    open_my_models(qtbot, picker)
+    picker.my_models_page.table.selectRow(0)
+    assert picker.my_models_page.chosen_model() == first
+
+    save_my_model(models_folder / "second", "Second", "2024-06-01T10:00:00")  # training just finished
+    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        picker.refresh_my_models()
+
+    assert my_models_column(picker, MY_NAME) == ["Second", "First"]
+    assert picker.my_models_page.chosen_model() == first
+    assert picker.my_models_page.folder_to_show() == first  # its report is in there
+
+
+def test_showing_the_picker_again_lists_the_folder_again(models_folder, picker, qtbot):
+    open_my_models(qtbot, picker)
+    assert my_models_column(picker, MY_NAME) == []
+    picker.hide()
+    save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00")
+    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        picker.show()
+    assert my_models_column(picker, MY_NAME) == ["Shapes"]
+
+
+def test_load_button_loads_the_chosen_model_and_a_vanished_one_is_explained(models_folder, picker, qtbot):
+    kept = save_my_model(models_folder / "kept.safetensors", "Kept", "2024-01-01T10:00:00")
+    gone = save_my_model(models_folder / "gone", "Gone", "2024-02-01T10:00:00")
+    open_my_models(qtbot, picker)
+    picker.my_models_page.table.selectRow(1)
+    with qtbot.waitSignal(picker.load_requested) as requested:
+        qtbot.mouseClick(picker.my_models_page.load_button, Qt.MouseButton.LeftButton)
+    assert requested.args == [ModelSpec(source=Bundle(str(kept))), picker.device, picker.precision]
+
+    picker.my_models_page.table.selectRow(0)
+    for file in gone.iterdir():
+        file.unlink()
+    gone.rmdir()
+    with qtbot.assertNotEmitted(picker.load_requested), qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        qtbot.mouseClick(picker.my_models_page.load_button, Qt.MouseButton.LeftButton)
+    assert "gone is no longer in your models folder" in picker.message
+    assert my_models_column(picker, MY_NAME) == ["Kept"]
+
+
+def test_refreshing_while_listing_says_listed_once_for_the_newest_look(models_folder, qtbot):
+    page = MyModelsPage()
+    qtbot.addWidget(page)
+    listed_on = []
+    page.listed.connect(lambda: listed_on.append(threading.current_thread()))
+    page.refresh()  # its answer comes back through the event loop, which has not run yet
+    save_my_model(models_folder / "late", "Late", "2024-01-01T10:00:00")  # after that listing looked, perhaps
+    with qtbot.waitSignal(page.listed, timeout=WAIT_MS):
+        page.refresh()
+    assert my_models_column(page, MY_NAME) == ["Late"]
+    assert listed_on == [threading.main_thread()]  # said once, for the newer look, and on the GUI thread
+
+
+def test_a_page_closed_while_listing_leaves_the_next_page_working(models_folder, qtbot):
+    save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00")
+    closed = MyModelsPage()
+    closed.refresh()
+    shiboken6.delete(closed)  # as when the window closes: its listing is still on its way
+    page = MyModelsPage()
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.listed, timeout=WAIT_MS):
+        page.refresh()
+    assert my_models_column(page, MY_NAME) == ["Shapes"]
+
+
+def test_double_clicking_my_model_loads_it_in_the_engine(models_folder, open_window, qtbot):
+    bundle = save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00", labels=("circle", "square"))
+    window = open_window()
+    picker = window.picker
+    picker.set_device_and_precision("cpu", "fp32")
+    open_my_models(qtbot, picker)
+    answers = []
+    window.bridge.worker.model_loaded.connect(answers.append)
+    window.bridge.worker.model_load_failed.connect(answers.append)
+
+    double_click_my_model(qtbot, picker, 0)
+
+    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
+    assert isinstance(answers[0], ModelInfo), answers[0]
+    assert (answers[0].name, answers[0].num_classes) == ("Shapes", 2)
+    qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
+    assert window.settings.model_spec() == ModelSpec(source=Bundle(str(bundle)))  # restored at next start

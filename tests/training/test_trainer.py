@@ -246,3 +246,9 @@ def test_the_optional_onnx_export_computes_what_the_bundle_computes(shapes, held
         torch_logits = loaded.model(batch).numpy()
     assert np.array_equal(onnx_logits.argmax(1), torch_logits.argmax(1))
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
+
+
+def test_data_loader_worker_processes_load_the_images(shapes):
+    """Spawned workers (safe beside Qt's threads and in the packaged app) feed training like the in-thread loader."""
+    result = train_run(start(shapes, method="full", epochs=2, workers=1))
+    assert [h.epoch for h in result.history] == [1, 2]
