@@ -15,10 +15,11 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
 from engine.errors import Cancelled, UserFacingError
@@ -46,7 +47,7 @@ WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand; `train` joins the COMMANDS table later."""
+    """One subcommand; `train` and `evaluate` come from engine/cli_train.py."""
 
     name: str
     summary: str
@@ -434,6 +435,9 @@ exit status:
   {EXIT_CANCELLED}  stopped with Ctrl+C (the summary is still printed)
 """
 
+# engine/cli_train.py builds on this module but imports from it only inside its functions, so it loads here.
+from engine import cli_train
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "classify", "Classify images and print the top classes of each.", CLASSIFY_EPILOG,
@@ -443,5 +447,13 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "live", "Recognise what a camera, video file or stream shows, frame by frame.", LIVE_EPILOG,
         _add_live_arguments, _run_live,
+    ),
+    Command(
+        "train", "Teach a model the classes of a folder of class subfolders; Ctrl+C keeps the run resumable.",
+        cli_train.TRAIN_EPILOG, cli_train.add_train_arguments, cli_train.run_train,
+    ),
+    Command(
+        "evaluate", "Measure a saved model on a folder of labelled images: accuracy, per-class figures, confusions.",
+        cli_train.EVALUATE_EPILOG, cli_train.add_evaluate_arguments, cli_train.run_evaluate,
     ),
 )

@@ -1,0 +1,225 @@
+"""`train` and `evaluate` on the command line, run in-process on real shape images with a tiny model from scratch."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.bundle import is_bundle
+from engine.cli import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, main
+from engine.cli_train import TrainReporter
+from engine.errors import Cancelled
+from engine.events import CancelToken
+from engine.paths import DATA_DIR_ENV
+from engine.training.dataset import scan_class_folders
+from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
+from engine.training.run import CHECKPOINT_FILE, create_run, open_run, runs_dir
+from engine.training.trainer import train_run
+from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
+
+TINY = ["--model", "test_efficientnet", "--init", "scratch", "--image-size", "64", "--batch-size", "16"]
+SIGNAL_GUARD_S = 120  # the Ctrl+C test gives up waiting for a first checkpoint after this long
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread; on a busy two-core runner, two threads can be 30 times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def user_data(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "studio"))
+    return tmp_path / "studio"
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> Path:
+    return write_shapes_dataset(tmp_path_factory.mktemp("data") / "shapes", per_class=30, seed=0)
+
+
+@pytest.fixture(scope="module")
+def few_shapes(tmp_path_factory) -> Path:
+    return write_shapes_dataset(tmp_path_factory.mktemp("few") / "few_shapes", per_class=10, seed=3)
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory) -> Path:
+    return write_shapes_dataset(tmp_path_factory.mktemp("held_out") / "held_out", per_class=8, seed=99)
+
+
+@pytest.fixture(scope="module")
+def full_training(tmp_path_factory, shapes) -> tuple[int, dict, Path]:
+    """One full fine-tune with --json, shared by the tests that read its result (training is the slow part)."""
+    folder = tmp_path_factory.mktemp("full")
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), \
+            contextlib.redirect_stderr(io.StringIO()):
+        patch.setenv(DATA_DIR_ENV, str(folder / "studio"))
+        code = main(["train", str(shapes), *TINY, "--method", "full", "--epochs", "12",
+                     "--out", str(folder / "model"), "--json"])
+    return code, json.loads(stdout.getvalue()), folder / "model"
+
+
+def test_quick_training_saves_a_bundle_and_prints_its_accuracy(shapes, capsys):
+    code = main(["train", str(shapes), *TINY, "--epochs", "5"])
+    out, err = capsys.readouterr()
+
+    assert code == EXIT_OK, err
+    saved = Path(out.split("Model saved: ", 1)[1].splitlines()[0])
+    assert is_bundle(saved)
+    assert (saved / "report" / "report.html").is_file()
+    assert "accuracy:" in out
+    assert all(name in out for name in SHAPE_CLASSES)  # the scan summary and the confusion matrix name them
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == [f"{n}/5" for n in range(1, 6)]
+    assert "resume with: python main.py train --resume" in out
+
+
+def test_json_prints_one_object_with_the_result(full_training):
+    code, result, bundle = full_training
+
+    assert code == EXIT_OK
+    assert {"bundle", "report", "run_folder", "best_epoch", "epochs_run", "stopped_early", "evaluation"} <= set(result)
+    assert Path(result["bundle"]) == bundle and is_bundle(bundle)
+    assert Path(result["report"]).is_file()
+    assert open_run(result["run_folder"]).status == "finished"
+    assert 1 <= result["best_epoch"] <= result["epochs_run"] <= 12
+    assert result["evaluation"]["labels"] == sorted(SHAPE_CLASSES)
+
+
+def test_evaluate_measures_the_trained_model_on_held_out_images(full_training, held_out, capsys):
+    _, _, bundle = full_training
+
+    code = main(["evaluate", str(bundle), str(held_out), "--device", "cpu"])
+    out, err = capsys.readouterr()
+
+    assert code == EXIT_OK, err
+    accuracy = [line for line in out.splitlines() if line.startswith("accuracy: ")]
+    assert len(accuracy) == 1 and len(accuracy[0].split()[1]) == len("0.953")
+    assert float(accuracy[0].split()[1]) >= 0.9
+    assert "macro F1:" in out
+    matrix = out.split("confusion matrix", 1)[1].splitlines()[1:]
+    assert matrix[0].split() == sorted(SHAPE_CLASSES)
+    rows = {line.split()[0]: [int(n) for n in line.split()[1:]] for line in matrix[1:4]}
+    assert sum(map(sum, rows.values())) == 3 * 8
+    assert len({len(line) for line in matrix[:4]}) == 1  # aligned columns
+
+    code = main(["evaluate", str(bundle), str(held_out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK and result["images"] == "all" and result["num_images"] == 3 * 8
+
+
+def test_a_single_class_folder_is_refused_with_a_message(tmp_path, capsys):
+    data = write_shapes_dataset(tmp_path / "one", per_class=6, classes=("circles",))
+
+    code = main(["train", str(data), *TINY])
+    out, err = capsys.readouterr()
+
+    assert code == EXIT_USAGE
+    assert "error:" in err and "Traceback" not in out + err
+
+
+def test_a_missing_folder_is_refused(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nowhere"), *TINY]) == EXIT_USAGE
+    assert main(["evaluate", str(tmp_path / "no_model"), str(tmp_path)]) == EXIT_USAGE
+    _, err = capsys.readouterr()
+    assert err.count("error:") == 2 and "Traceback" not in err
+
+
+def test_runs_lists_the_runs_with_their_progress(few_shapes, capsys):
+    plan = TrainPlan(str(few_shapes), arch="test_efficientnet", init="scratch", method="full", epochs=3)
+    run = create_run(plan, scan_class_folders(few_shapes))
+
+    assert main(["train", "--runs"]) == EXIT_OK
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if str(run.folder) in line)
+    assert row.split()[:3] == ["few_shapes", "new", "0/3"]
+
+
+def test_a_cancelled_run_resumes_where_it_stopped(few_shapes, capsys):
+    plan = TrainPlan(str(few_shapes), arch="test_efficientnet", init="scratch", image_size=64, batch_size=16,
+                     method="full", epochs=3)
+    folder = create_run(plan, scan_class_folders(few_shapes)).folder
+    token = CancelToken()
+
+    def cancel_after_first_epoch(event) -> None:
+        if isinstance(event, EpochMetrics):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_run(folder, cancel_after_first_epoch, token)
+    assert open_run(folder).epochs_done == 1
+
+    assert main(["train", "--resume", str(folder), "--lr", "0.5"]) == EXIT_USAGE  # what it learns cannot change
+    assert "--lr cannot change" in capsys.readouterr().err
+
+    code = main(["train", "--resume", str(folder), "--batch-size", "8"])  # how it runs can
+    out, err = capsys.readouterr()
+
+    assert code == EXIT_OK, err
+    epochs = [line.split()[1] for line in out.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["2/3", "3/3"]
+    resumed = open_run(folder)
+    assert resumed.status == "finished" and resumed.plan.batch_size == 8 and Path(resumed.bundle).is_dir()
+
+
+def test_ctrl_c_stops_training_keeps_the_epochs_and_says_how_to_resume(few_shapes, capsys):
+    def interrupt_after_first_checkpoint() -> None:
+        deadline = time.monotonic() + SIGNAL_GUARD_S
+        while time.monotonic() < deadline:
+            if any(runs_dir().glob(f"*/{CHECKPOINT_FILE}")):
+                os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl+C
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_after_first_checkpoint, daemon=True)
+    watcher.start()
+    # Many epochs and no early stopping: the interrupt always comes long before the end.
+    code = main(["train", str(few_shapes), *TINY, "--method", "full", "--epochs", "100", "--patience", "0"])
+    watcher.join()
+    out, err = capsys.readouterr()
+
+    assert code == EXIT_CANCELLED
+    folder = Path(out.split("Run folder: ", 1)[1].split("  (")[0])
+    run = open_run(folder)
+    assert run.status == "cancelled" and run.resumable and run.epochs_done >= 1
+    assert f"Resume with: python main.py train --resume {folder}" in err
+
+
+def test_progress_is_one_rewritten_line_on_a_terminal_and_silent_otherwise():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    step = StepMetrics(2, 10, 3, 12, 0.41234, 1e-4, 123.4, 83)
+    epoch = EpochMetrics(2, 10, 0.412, 0.873, 0.301, 0.933, None, (1.0, 0.9), 4.2, 2)
+    for stream, live in ((Terminal(), True), (io.StringIO(), False)):
+        out = io.StringIO()
+        reporter = TrainReporter(stream, out)
+        reporter(step)
+        reporter(epoch)
+
+        assert out.getvalue() == "epoch 2/10  train loss 0.412 acc 0.873 · val loss 0.301 acc 0.933 (best 2)\n"
+        if live:
+            assert stream.getvalue().startswith("\repoch 2/10  step 3/12  loss 0.412")
+            assert "123 img/s  ETA 1:23" in stream.getvalue() and stream.getvalue().endswith("\r")
+        else:
+            assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_help_answers(command, capsys):
+    assert main([command, "--help"]) == EXIT_OK
+    assert "examples:" in capsys.readouterr().out
