@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from engine.builtin import BUILTIN_NAME, builtin_model_spec
 from engine.devices import resolve_device
@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self._loading: tuple[ModelSpec, str, str] | None = None  # the current load's spec, device, precision
         self._loaded: ModelInfo | None = None  # the model the engine is using
         self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
+        self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
         self.setWindowTitle(APP_TITLE)
 
         self.classify_view = ClassifyView(bridge)
@@ -117,6 +118,13 @@ class MainWindow(QMainWindow):
         model_menu = self.menuBar().addMenu("&Model")
         self._add_action(model_menu, "&Choose model…", self.toggle_picker, "Ctrl+M")
         self._add_action(model_menu, "Cancel &loading", self.bridge.cancel_load)
+        model_menu.addSeparator()
+        self.train_action = self._add_action(model_menu, "&Train a model…", self.open_train_wizard, "Ctrl+T")
+        self.train_action.setToolTip("Teach a model your own classes from a folder of images (Ctrl+T)")
+        self.train_action.setIconText("Train a model…")  # a tool button would drop the ellipsis and the &
+        train_button = QToolButton()
+        train_button.setDefaultAction(self.train_action)
+        self.tabs.setCornerWidget(train_button, Qt.Corner.TopRightCorner)
 
         view_menu = self.menuBar().addMenu("&View")
         toggle = self.picker_dock.toggleViewAction()
@@ -178,6 +186,28 @@ class MainWindow(QMainWindow):
 
     def open_model_file(self) -> None:
         self.picker.choose_model_file()
+
+    def open_train_wizard(self) -> None:
+        """Open the fine-tuning wizard beside the window (non-modal), or bring the open one to the front."""
+        from gui.train_wizard import TrainWizard  # deferred: the training stack is not needed to classify
+
+        if self.train_wizard is None:
+            self.train_wizard = TrainWizard(self)
+            self.train_wizard.model_chosen.connect(self.use_trained_model)
+            self.train_wizard.model_saved.connect(lambda _bundle: self.picker.refresh_my_models())
+            self.train_wizard.finished.connect(self._train_wizard_closed)
+        self.train_wizard.show()
+        self.train_wizard.raise_()
+        self.train_wizard.activateWindow()
+
+    def use_trained_model(self, bundle: str) -> int:
+        """Load a model the wizard just trained: classify and live recognition use it at once."""
+        return self.load_model(ModelSpec(source=Bundle(bundle)), self.picker.device, self.picker.precision)
+
+    def _train_wizard_closed(self) -> None:
+        wizard, self.train_wizard = self.train_wizard, None
+        if wizard is not None:
+            wizard.deleteLater()  # its training thread has ended: done() waited for it
 
     def report_internal_error(self, summary: str) -> None:
         """What the error notifier calls: a bug must never pass silently, nor crash the window."""
@@ -272,5 +302,8 @@ class MainWindow(QMainWindow):
                 self.settings.device, self.settings.precision = self.picker.device, self.picker.precision
             save_settings(self.settings)
             self.live_view.shutdown()
+            if self.train_wizard is not None:  # quitting cancels a training run (it stays resumable)
+                self.train_wizard.shutdown()
+                self.train_wizard.close()
             self.bridge.shutdown()
         super().closeEvent(event)
