@@ -1,10 +1,12 @@
 """Exports a model to ONNX (batch size free), and proves the file computes what the PyTorch model computes.
 
 A file that does not match is never kept: users run it elsewhere (ONNX Runtime, OpenCV DNN, phones) and trust it.
+The pieces (graph writing, probe inputs, the agreement check) also serve engine/onnx_cache.py's runtime exports.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -26,25 +28,11 @@ def export_onnx(
 ) -> Path:
     """Write `model` to `target` as ONNX, atomically; raises UserFacingError if it cannot be exported or disagrees."""
     target = Path(target)
-    model = model.eval().float().cpu()
-    generator = torch.Generator().manual_seed(0)
-    probe = torch.randn((2, *input_size), generator=generator)
+    model = float_cpu_model(model)
+    probe = random_probe(input_size)
     on_event(Log("info", f"Exporting ONNX to {target.name}"))
     with atomic_path(target) as tmp:
-        try:
-            # The exporter reports each stage on stdout and warns about internals users cannot act on.
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model, (probe,), str(tmp), dynamo=True, verbose=False, opset_version=OPSET,
-                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False,
-                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-                )
-        except Exception as exc:
-            raise UserFacingError(
-                f"This model cannot be exported to ONNX ({type(exc).__name__}).",
-                "The model bundle itself is fine; use it in Classifier Studio, or try another architecture.",
-            ) from exc
+        write_onnx_graph(model, input_size, tmp)
         difference = _disagreement(model, tmp, probe)
         if difference is not None:
             raise UserFacingError(
@@ -54,17 +42,62 @@ def export_onnx(
     return target
 
 
-def _disagreement(model: torch.nn.Module, onnx_file: Path, probe: torch.Tensor) -> str | None:
-    """None when ONNX Runtime gives the same top-1 and probabilities within tolerance, else what differs."""
-    import onnxruntime
+def write_onnx_graph(model: torch.nn.Module, input_size: tuple[int, int, int], target: Path) -> None:
+    """Write the unchecked ONNX graph of a float32 CPU model to `target`; UserFacingError when the exporter fails."""
+    example = random_probe(input_size)
+    try:
+        # The exporter reports each stage on stdout, prints failed graphs on stderr and warns about internals
+        # users cannot act on.
+        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+        with quiet[0], quiet[1], warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (example,), str(target), dynamo=True, verbose=False, opset_version=OPSET,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False,
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+            )
+    except Exception as exc:
+        raise UserFacingError(
+            f"This model cannot be exported to ONNX ({type(exc).__name__}).",
+            "The model bundle itself is fine; use it in Classifier Studio, or try another architecture.",
+        ) from exc
 
-    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        expected = torch.softmax(model(probe), dim=1).numpy()
-    got = session.run([OUTPUT_NAME], {INPUT_NAME: probe.numpy()})[0]
-    got = np.exp(got - got.max(axis=1, keepdims=True))
-    got /= got.sum(axis=1, keepdims=True)
+
+def float_cpu_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model itself when it is already float32 on the CPU, else a float32 CPU copy: the caller's stays as it is."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    if all(t.device.type == "cpu" and (t.dtype == torch.float32 or not t.is_floating_point()) for t in tensors):
+        return model.eval()
+    return copy.deepcopy(model).float().cpu().eval()
+
+
+def random_probe(input_size: tuple[int, int, int], count: int = 2) -> torch.Tensor:
+    """The same seeded normal-noise batch every time, so checks are repeatable."""
+    return torch.randn((count, *input_size), generator=torch.Generator().manual_seed(0))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def logits_disagreement(expected: np.ndarray, got: np.ndarray) -> str | None:
+    """None when both give the same top-1 and probabilities within tolerance, else what differs."""
+    expected, got = softmax(expected.astype(np.float32)), softmax(got.astype(np.float32))
+    if expected.shape != got.shape:
+        return f"outputs of shape {got.shape} instead of {expected.shape}"
+    if not np.isfinite(got).all():
+        return "outputs that are not numbers"
     if not np.array_equal(expected.argmax(1), got.argmax(1)):
         return "a different top class"
     worst = float(np.abs(expected - got).max())
     return f"probabilities differ by {worst:.1e}" if worst > PROBABILITY_TOLERANCE else None
+
+
+def _disagreement(model: torch.nn.Module, onnx_file: Path, probe: torch.Tensor) -> str | None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(probe).numpy()
+    return logits_disagreement(expected, session.run([OUTPUT_NAME], {INPUT_NAME: probe.numpy()})[0])
