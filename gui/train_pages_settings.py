@@ -157,6 +157,10 @@ class SettingsPage(WizardPage):
         self.progressive_unfreeze = QCheckBox("Progressive unfreeze")
         self.progressive_unfreeze.setToolTip("Full method: train the head first, then the later stages, then all")
         self.progressive_unfreeze.setChecked(d.progressive_unfreeze)
+        self.export_onnx = QCheckBox("Also export ONNX")
+        self.export_onnx.setToolTip("Write model.onnx beside the model, checked against it: for ONNX Runtime, "
+                                    "OpenCV or phones. Adds a few seconds to a minute at the end.")
+        self.export_onnx.setChecked(d.export_onnx)
         self.seed = spin(0, 2**31 - 1, d.seed)
         self.seed.setToolTip("The same seed, data and settings give the same split and the same model")
         self.workers = spin(0, 64, d.workers, "none (in the training thread)")
@@ -206,7 +210,8 @@ class SettingsPage(WizardPage):
                              ("Loader workers", self.workers), ("Device", self.device)):
             right.addRow(label, field)
         checks = QHBoxLayout()
-        for box in (self.mixed_precision, self.class_weights, self.balanced_sampling, self.progressive_unfreeze):
+        for box in (self.mixed_precision, self.class_weights, self.balanced_sampling, self.progressive_unfreeze,
+                    self.export_onnx):
             checks.addWidget(box)
         checks.addStretch(1)
         grid.addLayout(left, 0, 0)
@@ -298,7 +303,8 @@ class SettingsPage(WizardPage):
             class_weights=self.class_weights.isChecked(), balanced_sampling=self.balanced_sampling.isChecked(),
             progressive_unfreeze=self.progressive_unfreeze.isChecked(), seed=self.seed.value(),
             workers=self.workers.value(), val_fraction=self.val_percent.value() / 100,
-            device=self.device.currentData(), output=output, name=self.name.text().strip(),
+            device=self.device.currentData(), export_onnx=self.export_onnx.isChecked(), output=output,
+            name=self.name.text().strip(),
         ).validated()
 
     def validate(self) -> str:

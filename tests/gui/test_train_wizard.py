@@ -293,3 +293,31 @@ def test_out_of_memory_failures_offer_half_the_batch_size():
     assert smaller_batch("CUDA out of memory. Tried to allocate 2.00 GiB", 32) == 16
     assert smaller_batch("The GPU ran out of memory.", 1) == 0  # nothing smaller to try
     assert smaller_batch("The starting weights do not exist.", 32) == 0
+
+
+def test_every_training_setting_can_be_changed_on_the_settings_page(wizard, qtbot, shapes, tmp_path):
+    scan_folder(wizard, qtbot, shapes)
+    click(qtbot, wizard.next_button)
+    choose_tiny_model(wizard, qtbot, "full")
+    page = wizard.settings_page
+    page.advanced_toggle.click()
+    for box in (page.epochs, page.batch_size, page.val_percent, page.eval_every, page.patience,
+                page.grad_accumulation, page.seed, page.workers):
+        box.setValue(box.value() + 3)
+    page.image_size.setValue(96)
+    for box in (page.lr, page.weight_decay, page.label_smoothing):
+        box.setValue(box.value() + 0.01)
+    for box in (page.head_lr_multiplier, page.warmup_epochs):
+        box.setValue(box.value() + 1)
+    for check in (page.mixed_precision, page.class_weights, page.balanced_sampling, page.progressive_unfreeze,
+                  page.export_onnx):
+        check.setChecked(not check.isChecked())
+    page.augmentation.setCurrentIndex(0)
+    page.device.setCurrentIndex(page.device.findData("cpu"))
+    page.name.setText("my shapes")
+    page.save_in.setText(str(tmp_path / "elsewhere"))
+
+    plan, defaults = page.plan(), TrainPlan(data_dir="")
+    unchanged = [f for f in defaults.to_dict() if getattr(plan, f) == getattr(defaults, f)]
+    assert unchanged == []  # data folder, model, start and method come from the first two pages
+    assert plan.output == str(tmp_path / "elsewhere" / "my-shapes") and plan.name == "my shapes"
