@@ -5,6 +5,7 @@ Mixed precision on CUDA, gradient accumulation, class weights or balanced sampli
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable
 
 import numpy as np
@@ -86,8 +87,12 @@ class FullLearner:
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self._unfreeze_for(epoch)
         self.model.train()
+        # Each epoch's order, augmentations and dropout follow from the seed alone: a resumed run repeats them.
+        epoch_seed = self.plan.seed * 1000 + epoch
         loader = self.train_loader
-        loader.generator.manual_seed(self.plan.seed * 1000 + epoch)  # each epoch's order, the same on resume
+        loader.generator.manual_seed(epoch_seed)
+        random.seed(epoch_seed)  # timm's augmentations draw from Python's random
+        torch.manual_seed(epoch_seed)
         accumulate = self.plan.grad_accumulation
         total_loss, correct, seen, step, pending = 0.0, 0, 0, 0, 0
         self.optimizer.zero_grad(set_to_none=True)

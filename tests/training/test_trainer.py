@@ -104,6 +104,9 @@ def test_cancel_keeps_the_last_epoch_and_resume_continues_with_the_same_split(sh
     assert min(e.epoch for e in resumed if isinstance(e, StepMetrics)) == 2
     assert [h.epoch for h in result.history] == [1, 2, 3]
     assert json.loads((folder / "run.json").read_text())["split"] == split_before
+    # Resuming repeats exactly what an uninterrupted run does (order, augmentations and dropout follow the seed).
+    uninterrupted = train_run(start(shapes, method="full", epochs=3, early_stopping_patience=0))
+    assert [h.val_loss for h in result.history] == pytest.approx([h.val_loss for h in uninterrupted.history])
     with pytest.raises(UserFacingError, match="already finished"):
         train_run(folder)
 
