@@ -3,30 +3,18 @@ from __future__ import annotations
 
 import collections
 import time
-from datetime import datetime
-from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QPalette, QShowEvent
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from engine.live.pipeline import LivePrediction, LiveSettings
 from engine.live.sources import Frame, FrameSource
 from gui.engine_worker import EngineBridge, Failure
+from gui.live_outputs import LiveOutputs
 from gui.live_sources import RESOLUTIONS, LivePreferences, SourceChoice, SourcePicker, open_source
 from gui.live_widgets import FrameRate, LiveVideo, Roi, bgr_to_qimage, centre_roi, stats_text
-from gui.live_worker import LiveSession, LiveState, LiveUpdate, RecordingState, SnapshotSaved
+from gui.live_worker import LiveSession, LiveState, LiveUpdate
 from gui.status import STATE_COLOURS, MessageBanner
 
 TOPK = 5
@@ -66,7 +54,6 @@ class LiveView(QWidget):
         self._recent: collections.OrderedDict[int, Frame] = collections.OrderedDict()
         self._rate = FrameRate()
         self._roi: Roi | None = None
-        self._recording_path = ""
         self._cameras_requested = False
         self._build()
         self.display_timer = QTimer(self)
@@ -80,10 +67,6 @@ class LiveView(QWidget):
         worker.live_state_changed.connect(self._on_state)
         worker.live_predicted.connect(self._on_prediction)
         worker.live_failed.connect(self._on_live_failed)
-        worker.snapshot_saved.connect(self._on_snapshot_saved)
-        worker.snapshot_failed.connect(self._on_failure)
-        worker.recording_changed.connect(self._on_recording_changed)
-        worker.recording_failed.connect(self._on_recording_failed)
         self._refresh()
 
     def _build(self) -> None:
@@ -100,16 +83,10 @@ class LiveView(QWidget):
         self.start_button = _button("", self.toggle_running)
         self.pause_button = _button("Freeze the picture and its prediction", self.set_paused)
         self.pause_button.setCheckable(True)
-        self.snapshot_button = QToolButton()
-        self.snapshot_button.setText("Snapshot")
-        self.snapshot_button.setToolTip("Save the picture on screen (PNG) and its prediction (JSON)")
-        self.snapshot_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        self.snapshot_button.clicked.connect(self.take_snapshot)
-        self.snapshot_button.addAction("Change snapshot folder…").triggered.connect(self.choose_snapshot_folder)
-        self.snapshot_button.addAction("Show snapshot folder").triggered.connect(self._show_snapshot_folder)
-        self.record_button = _button(
-            "Write every prediction to a CSV file while the stream runs", self.toggle_recording
-        )
+        self.outputs = LiveOutputs(self)  # Snapshot, Record and the note saying what they saved
+        self.outputs.changed.connect(self._refresh)
+        self.snapshot_button, self.record_button = self.outputs.snapshot_button, self.outputs.record_button
+        self.note = self.outputs.note
         self.banner = MessageBanner()
         self.source_picker.address_rejected.connect(self.banner.show_message)
         self.video = LiveVideo()
@@ -132,8 +109,6 @@ class LiveView(QWidget):
             "Classify only what is inside the box (drag it or its corners); off: the whole frame"
         )
         self.crop_check.toggled.connect(self._on_crop_toggled)
-        self.note = QLabel()
-        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.status_label = QLabel()
         for label in (self.note, self.status_label):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -213,7 +188,7 @@ class LiveView(QWidget):
         self.video.set_badge("")
         self.video.set_placeholder(PLACEHOLDER)
         self.state = state
-        self._recording_path = ""  # the engine closes the log with the stream
+        self.outputs.stream_stopped()
         self._refresh()
 
     def shutdown(self) -> None:
@@ -271,11 +246,6 @@ class LiveView(QWidget):
             self.banner.show_message(failure.message, failure.hint)
 
     @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        self.note.clear()
-        self.banner.show_message(failure.message, failure.hint)
-
-    @Slot(object)
     def _on_cameras_listed(self, cameras: tuple) -> None:
         self.source_picker.set_cameras(list(cameras))
         self._refresh()
@@ -323,6 +293,10 @@ class LiveView(QWidget):
             return self._recent[self._prediction.frame_index]
         return self._recent[next(reversed(self._recent))] if self._recent else self._shown_frame
 
+    def on_screen(self) -> tuple[Frame | None, LivePrediction | None, str]:
+        """What a snapshot saves: the frame behind the prediction on screen, that prediction and its model's name."""
+        return self._predicted_frame(), self._prediction, self._model_name
+
     def set_paused(self, paused: bool) -> None:
         """Freeze the picture and its prediction (the engine stops classifying meanwhile), or go on."""
         self.paused = paused and self.running
@@ -360,74 +334,6 @@ class LiveView(QWidget):
         self.video.set_roi(roi)
         self._send_settings()
 
-    # ----- snapshots and recording ---------------------------------------------------------------------
-
-    def take_snapshot(self) -> None:
-        """Save the frame behind the prediction on screen as PNG, and the prediction as JSON, in the snapshot folder."""
-        frame = self._predicted_frame()
-        if frame is None:
-            return
-        folder = self.prefs.snapshot_folder or self.choose_snapshot_folder()
-        if folder:
-            self.bridge.request_snapshot(folder, frame, self._prediction, self._model_name)
-            self.note.setText("Saving the snapshot…")
-
-    def choose_snapshot_folder(self) -> str:
-        start = self.prefs.snapshot_folder or str(_pictures_folder())
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder for snapshots", start)
-        if folder:
-            self.prefs.snapshot_folder = folder
-            self.prefs.save()
-        return folder
-
-    def _show_snapshot_folder(self) -> None:
-        if self.prefs.snapshot_folder:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.prefs.snapshot_folder))
-        else:
-            self.choose_snapshot_folder()
-
-    @Slot(object)
-    def _on_snapshot_saved(self, saved: SnapshotSaved) -> None:
-        image = Path(saved.image_path)
-        self.note.setText(f"Saved {image.name} (+ .json) in {image.parent.name or image.parent}")
-        self.note.setToolTip(f"{saved.image_path}\n{saved.json_path}")
-
-    def toggle_recording(self) -> None:
-        if self._recording_path:
-            self.bridge.stop_recording()
-            return
-        folder = Path(self.prefs.recording_folder or _pictures_folder().parent)
-        default = folder / f"live-predictions-{datetime.now():%Y-%m-%d-%H%M%S}.csv"
-        path, _ = QFileDialog.getSaveFileName(self, "Record predictions to", str(default), "CSV spreadsheet (*.csv)")
-        if path:
-            self.start_recording(path if path.lower().endswith(".csv") else path + ".csv")
-
-    def start_recording(self, path: str) -> None:
-        """Log every prediction of this stream to `path` (CSV) until stopped, or until the stream stops."""
-        if self.running:
-            self.prefs.recording_folder = str(Path(path).parent)
-            self.prefs.save()
-            self._recording_path = path
-            self.bridge.start_recording(path)
-            self._refresh()
-
-    @Slot(object)
-    def _on_recording_changed(self, state: RecordingState) -> None:
-        name = Path(state.path).name
-        if not state.active and state.path == self._recording_path:
-            self._recording_path = ""
-        self.note.setText(
-            f"Recording predictions to {name}" if state.active else f"Recorded {state.rows} predictions to {name}"
-        )
-        self.note.setToolTip(state.path)
-        self._refresh()
-
-    @Slot(object)
-    def _on_recording_failed(self, failure: Failure) -> None:
-        self._recording_path = ""
-        self._on_failure(failure)
-        self._refresh()
-
     # ----- what the controls show ---------------------------------------------------------------------
 
     def _refresh(self) -> None:
@@ -440,9 +346,7 @@ class LiveView(QWidget):
         self.pause_button.setEnabled(running)
         self.pause_button.setChecked(self.paused)
         self.pause_button.setText("▶ Resume" if self.paused else "❚❚ Pause")
-        self.snapshot_button.setEnabled(self._shown_frame is not None)
-        self.record_button.setText("■ Stop recording" if self._recording_path else "● Record…")
-        self.record_button.setEnabled(running or bool(self._recording_path))
+        self.outputs.refresh(running, self._shown_frame is not None)
         self.resolution_combo.setVisible(choice is not None and choice.kind == "camera")
         self.loop_check.setVisible(choice is not None and choice.kind == "file")
         self.loop_check.setEnabled(not running)  # a file source loops or not from its start
@@ -488,7 +392,3 @@ def _row(*items: QWidget | int) -> QHBoxLayout:
             row.addWidget(item)
     return row
 
-
-def _pictures_folder() -> Path:
-    pictures = Path.home() / "Pictures"
-    return pictures if pictures.is_dir() else Path.home()
