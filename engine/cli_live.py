@@ -18,6 +18,7 @@ from engine.cli import (
     _positive_int,
     add_model_arguments,
     cancel_on_ctrl_c,
+    make_classifier,
     model_spec_from_args,
 )
 from engine.errors import UserFacingError
@@ -82,17 +83,15 @@ def run(args: argparse.Namespace) -> int:
 def _load_classifier(
     spec: ModelSpec, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
 ) -> Classifier:
+    from engine.live.pipeline import live_inference_threads
     from engine.models import load_model
-    from engine.predict import Classifier
 
     reporter.line(f"Loading {spec.arch or spec.source.path}…")
     try:
         loaded = load_model(spec, args.device, args.precision, reporter, cancel)
     except UserFacingError as exc:
         raise _for_command_line(exc) from exc
-    classifier = Classifier(loaded)
-    reporter.line(f"Using {loaded.arch} from {loaded.source} on {loaded.device.description}")
-    return classifier
+    return make_classifier(loaded, args, reporter, cancel, threads=live_inference_threads())
 
 
 def _recognise(

@@ -73,6 +73,23 @@ def test_classify_with_a_bundle_prints_each_image_and_its_top_classes(photo_file
     assert "Traceback" not in done.stderr
 
 
+def test_on_the_cpu_onnx_runtime_gives_pytorchs_answers_and_the_backend_can_be_chosen(photo_files, tiny_bundle):
+    by_backend = {}
+    for backend in ("pytorch", "auto"):
+        done = run_cli("classify", *photo_files, "--model", tiny_bundle, "--json", "--topk", 3, "--backend", backend)
+        assert done.returncode == 0, done.stderr
+        by_backend[backend] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert "· PyTorch" in run_cli("classify", photo_files[0], "--model", tiny_bundle, "--backend", "pytorch").stderr
+    assert "· ONNX Runtime" in done.stderr  # auto, on this CPU
+    for eager, onnx in zip(by_backend["pytorch"], by_backend["auto"]):
+        assert [t["label"] for t in eager["top"]] == [t["label"] for t in onnx["top"]]
+        assert [t["prob"] for t in eager["top"]] == pytest.approx([t["prob"] for t in onnx["top"]], abs=1e-4)
+
+    int8 = run_cli("classify", *photo_files, "--model", tiny_bundle, "--int8", "--json")
+    assert int8.returncode == 0, int8.stderr
+    assert "ONNX Runtime int8" in int8.stderr and "int8: top-1 agrees" in int8.stderr
+
+
 def test_json_lines_recurse_folders_and_report_bad_files_without_stopping(photo_files, tiny_bundle, tmp_path):
     folder = photo_files[0].parent
     nested = folder / "more" / "deeper"
@@ -247,6 +264,9 @@ def test_model_option_names_catalog_models_bundles_and_weights(tiny_bundle):
 def test_option_choices_match_the_engine():
     assert cli.DEVICE_CHOICES == devices.DEVICE_CHOICES
     assert set(cli.PRECISION_CHOICES) == set(devices.PRECISIONS)
+    from engine import runtime
+
+    assert cli.BACKEND_CHOICES == runtime.BACKENDS
     assert (cli.DEFAULT_TOPK, cli.DEFAULT_BATCH) == (predict.DEFAULT_TOPK, predict.DEFAULT_BATCH)
     assert set(cli.WEIGHTS_SUFFIXES) == set(WEIGHTS_SUFFIXES)
 
