@@ -28,6 +28,7 @@ from engine.events import CancelToken, EventSink, Log, Progress
 from engine.files import atomic_path, write_text_atomically
 from engine.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, logits_disagreement, softmax, write_onnx_graph
 from engine.paths import user_data_dir
+from engine.weights import weights_digest
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -60,16 +61,6 @@ class Int8Agreement:
 
 def onnx_cache_dir() -> Path:
     return user_data_dir() / CACHE_FOLDER
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 of every parameter's and buffer's name, type, shape and bytes (~0.07 s for 100 MB)."""
-    digest = hashlib.sha256(type(model).__qualname__.encode())
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # raw bytes, whatever the dtype (bf16 too)
-    return digest.hexdigest()
 
 
 def cache_file(cache_dir: Path, arch: str, model: torch.nn.Module, input_size: tuple[int, int, int]) -> Path:

@@ -1,6 +1,7 @@
 """Reads weights files users give us, safely: safetensors, or torch.load(weights_only=True). Never unpickles code."""
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -81,3 +82,13 @@ def _not_weights(path: Path, why: str) -> UserFacingError:
         f"Cannot read {path.name}: {why}.",
         "Choose a .safetensors or .pth/.pt/.bin weights file, or a Classifier Studio model bundle.",
     )
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of every parameter's and buffer's name, type, shape and bytes (~0.07 s for 100 MB)."""
+    digest = hashlib.sha256(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # raw bytes, whatever the dtype (bf16 too)
+    return digest.hexdigest()

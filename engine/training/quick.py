@@ -19,9 +19,10 @@ from engine.events import CancelToken, EventSink, Progress
 from engine.files import atomic_path
 from engine.preprocess import DataConfig, Preprocessor
 from engine.training.base_model import heads, replace_heads
-from engine.training.data import LabeledImageDataset, make_loader
+from engine.training.data import LabeledImageDataset, balanced_sample_weights, make_loader
 from engine.training.dataset import LabeledImage
 from engine.training.plan import TrainPlan
+from engine.weights import weights_digest
 
 StepCallback = Callable[[int, float, int], None]  # (step, loss, images in the step)
 
@@ -70,8 +71,8 @@ class QuickLearner:
             self.features[part] = ((cached[f"{part}.features"] - self.mean) / self.std).to(self.device)
             self.labels[part] = cached[f"{part}.labels"].to(self.device)
         if self.plan.balanced_sampling:
-            counts = torch.bincount(self.labels["train"]).float()
-            self.sample_weights = (1.0 / counts)[self.labels["train"]]
+            labels = self.labels["train"].tolist()
+            self.sample_weights = torch.tensor(balanced_sample_weights(labels, self.head.out_features))
 
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self.head.train()
@@ -129,12 +130,8 @@ class QuickLearner:
         return self.model.to("cpu").eval()
 
     def _cache_key(self) -> str:
-        weights = hashlib.sha256()  # a fingerprint of the backbone: the start of every tensor
-        for name, tensor in sorted(self.model.state_dict().items()):
-            weights.update(name.encode())
-            weights.update(tensor.detach().cpu().contiguous().numpy().tobytes()[:4096])
         description = {
-            "weights": weights.hexdigest(),
+            "weights": weights_digest(self.model),
             "input": self.config.to_dict(),
             "flip": self.plan.augmentation != "none",
             "splits": {part: [[i.path, i.label] for i in items] for part, items in self.splits.items()},

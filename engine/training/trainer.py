@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.bundle import BundleInfo, is_bundle, save_bundle
+from engine.catalog import TORCHVISION_PREFIX, base_name
 from engine.devices import resolve_device
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
@@ -139,7 +140,7 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
     bundle_path = Path(plan.output).expanduser() if plan.output else default_bundle_path(run.name)
     _refuse_to_overwrite_non_bundle(bundle_path)
     metrics = {"val_accuracy": evaluation.accuracy, "val_loss": evaluation.loss, "val_top5": evaluation.top5,
-               "best_epoch": best_epoch, "epochs_run": len(history) and history[-1].epoch}
+               "best_epoch": best_epoch, "epochs_run": history[-1].epoch}
     if test_evaluation:
         metrics["test_accuracy"] = test_evaluation.accuracy
     provenance = {
@@ -193,7 +194,7 @@ def _evaluate(learner, run: Run, part: str, cancel: CancelToken) -> Evaluation:
 
 def _bundle_arch(arch: str) -> str:
     """The bundle names the bare architecture: the pretrained tag describes other weights than these."""
-    return arch if arch.startswith("torchvision/") else arch.split(".", 1)[0]
+    return arch if arch.startswith(TORCHVISION_PREFIX) else base_name(arch)
 
 
 def _refuse_to_overwrite_non_bundle(path: Path) -> None:

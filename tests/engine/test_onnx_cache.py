@@ -14,10 +14,11 @@ import torch
 from engine.devices import resolve_device
 from engine.events import Log, Progress
 from engine.models import LoadedModel, ModelSpec, RandomInit, load_model
-from engine.onnx_cache import cache_file, weights_digest
+from engine.onnx_cache import cache_file
 from engine.onnx_export import PROBABILITY_TOLERANCE, softmax
 from engine.preprocess import DataConfig
 from engine.runtime import OnnxRuntimeBackend, PyTorchBackend, create_backend
+from engine.weights import weights_digest
 
 ARCH = "test_efficientnet"
 
