@@ -31,6 +31,16 @@ def isolated_user_folders(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """A test module's tiny training runs on one intra-op thread: on shared two-core runners OpenMP's spin-waiting
+    threads can make them ten to thirty times slower. (Use with pytest.mark.usefixtures.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _photos() -> dict[str, np.ndarray]:
     from skimage import data
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.bundle import is_bundle
 from engine.cli import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, main
@@ -29,19 +28,7 @@ TINY = ["--model", "test_efficientnet", "--init", "scratch", "--image-size", "64
 SIGNAL_GUARD_S = 120  # the Ctrl+C test gives up waiting for a first checkpoint after this long
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread; on a busy two-core runner, two threads can be 30 times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def user_data(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "studio"))
-    return tmp_path / "studio"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +47,7 @@ def held_out(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_training(tmp_path_factory, shapes) -> tuple[int, dict, Path]:
+def full_training(tmp_path_factory, shapes, one_torch_thread) -> tuple[int, dict, Path]:
     """One full fine-tune with --json, shared by the tests that read its result (training is the slow part)."""
     folder = tmp_path_factory.mktemp("full")
     stdout = io.StringIO()
@@ -195,7 +182,8 @@ def test_ctrl_c_stops_training_keeps_the_epochs_and_says_how_to_resume(few_shape
     folder = Path(out.split("Run folder: ", 1)[1].split("  (")[0])
     run = open_run(folder)
     assert run.status == "cancelled" and run.resumable and run.epochs_done >= 1
-    assert f"Resume with: python main.py train --resume {folder}" in err
+    # The per-test data folder is ".../Classifier Studio/runs/...": the command quotes it, as shells need.
+    assert f'Resume with: python main.py train --resume "{folder}"' in err
 
 
 def test_progress_is_one_rewritten_line_on_a_terminal_and_silent_otherwise():

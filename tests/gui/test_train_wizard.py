@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -24,22 +23,8 @@ CLASSES = sorted(SHAPE_CLASSES)
 PER_CLASS = 30
 
 
-@pytest.fixture(autouse=True)
-def studio_data_dir(tmp_path, monkeypatch) -> Path:
-    """Runs and trained models go to a folder of this test's own."""
-    folder = tmp_path / "studio"
-    monkeypatch.setenv("CLASSIFIER_STUDIO_DATA_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The test machines' cores are shared: with one intra-op thread a tiny model trains in about a second, where
-    OpenMP's spin-waiting threads can take ten times as long while other processes hold the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Runs and trained models land in the per-test data folder tests/conftest.py sets up.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

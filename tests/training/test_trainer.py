@@ -22,11 +22,6 @@ from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
 TINY = {"arch": "test_resnet", "init": "scratch", "image_size": 64, "batch_size": 16}
 
 
-@pytest.fixture(autouse=True)
-def data_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLASSIFIER_STUDIO_DATA_DIR", str(tmp_path / "studio"))
-
-
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory) -> Path:
     return write_shapes_dataset(tmp_path_factory.mktemp("data") / "shapes", per_class=30, seed=0)
