@@ -21,7 +21,8 @@ from engine.training.dataset import LabeledImage
 AUGMENTATION_PRESETS: dict[str, dict] = {
     "light": {"scale": (0.6, 1.0), "hflip": 0.5, "color_jitter": 0.1},
     "standard": {"scale": (0.25, 1.0), "hflip": 0.5, "auto_augment": "rand-m7-n2-mstd0.5"},  # RandAugment: rotation…
-    "heavy": {"scale": (0.08, 1.0), "hflip": 0.5, "auto_augment": "rand-m9-mstd0.5-inc1", "re_prob": 0.25},
+    # mmax9: at magnitude 10, timm's increasing posterize asks Pillow for 0 bits, which Pillow refuses.
+    "heavy": {"scale": (0.08, 1.0), "hflip": 0.5, "auto_augment": "rand-m9-mstd0.5-inc1-mmax9", "re_prob": 0.25},
 }
 MIXUP_PRESETS = {"heavy": {"mixup_alpha": 0.8, "cutmix_alpha": 1.0}}
 
