@@ -26,8 +26,8 @@ _COUNTER = "num_batches_tracked"
 
 
 def builtin_bundle_path() -> Path:
-    """Where the converted starter bundle lives, in the user's data folder."""
-    return user_data_dir() / "models" / "builtin-efficientnet-lite0"
+    """Where the converted starter bundle lives, in the user's data folder (not among the models they trained)."""
+    return user_data_dir() / "builtin" / "efficientnet-lite0"
 
 
 def builtin_model_spec() -> ModelSpec:

@@ -112,3 +112,10 @@ def test_listing_reads_the_info_not_the_weights(my_models_folder):
     bundle = save_my_model(my_models_folder / "big", "Big", "2024-01-01T00:00:00")
     (bundle / WEIGHTS_NAME).write_bytes(b"not read by the listing")
     assert [m.name for m in list_my_models(my_models_folder)] == ["Big"]
+
+
+def test_the_built_in_model_is_not_listed_among_the_users_own(my_models_folder):
+    from engine.builtin import ensure_builtin_bundle
+
+    ensure_builtin_bundle()
+    assert list_my_models() == []
