@@ -115,7 +115,7 @@ def fp32_session(
             raise OnnxUnusable(f"the ONNX exporter cannot handle it ({_summary(exc)})") from exc
 
     try:
-        step = "Exporting the model to ONNX for faster inference"
+        step = "Preparing the model for fast inference, once"
         return _cached_or_built(target, build, check, step, on_event, cancel)
     except OnnxUnusable as exc:
         with contextlib.suppress(UserFacingError):  # a read-only cache folder only means trying again next time
@@ -162,7 +162,7 @@ def int8_session(
         return session, agreement
 
     quantize = partial(_quantize, fp32_file, calibration=calibration)
-    return _cached_or_built(target, quantize, check, "Quantizing the model to int8", on_event, cancel)
+    return _cached_or_built(target, quantize, check, "Quantizing the model to int8, once", on_event, cancel)
 
 
 def _cached_or_built(
@@ -181,7 +181,7 @@ def _cached_or_built(
             on_event(Log("info", f"The cached file {target.name} failed its check ({exc}); making it again."))
             target.unlink(missing_ok=True)
     cancel.check()
-    on_event(Log("info", f"{step} (once per model, kept in {target.parent})"))
+    on_event(Log("info", f"{step}; the result is kept in {target.parent}"))
     on_event(Progress(step, 0, 0, "steps"))
     try:
         with atomic_path(target) as tmp:

@@ -58,6 +58,11 @@ class Classifier:
         # first image's time is the model's real speed.
         self.predict_tensor(torch.zeros(1, *loaded.data_config.input_size), topk=1)
 
+    def with_threads(self, threads: int) -> Classifier:
+        """This classifier with its backend capped at `threads` (itself when the backend has no own setting)."""
+        backend = self.backend.with_threads(threads)
+        return self if backend is self.backend else Classifier(self.loaded, backend)
+
     @torch.inference_mode()
     def predict_tensor(self, batch: torch.Tensor, topk: int = DEFAULT_TOPK) -> list[tuple[TopClass, ...]]:
         logits = torch.from_numpy(self.backend.logits(batch.numpy()))
@@ -151,3 +156,38 @@ def expand_paths(inputs: Iterable[str | os.PathLike], cancel: CancelToken | None
             dirs.sort()
             found.extend(Path(root) / f for f in sorted(files) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
     return found
+
+
+def calibration_images(
+    folders: Iterable[str | os.PathLike], preprocessor: Preprocessor, limit: int = 16
+) -> list[np.ndarray]:
+    """Up to `limit` preprocessed images from the top level of `folders` (the user's recent folders), for int8.
+
+    Only each folder's own files are listed, not its subfolders, so a huge tree costs nothing; files that do
+    not decode are skipped.
+    """
+    candidates: list[str] = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.path for e in entries if e.is_file() and _is_image_name(e.name))
+        except OSError:
+            continue
+        step = max(1, len(names) // limit)  # spread over the folder rather than its first files
+        candidates.extend(names[::step][:limit])
+    images: list[np.ndarray] = []
+    for path in candidates:
+        if len(images) == limit:
+            break
+        try:
+            image = decode_image(path)
+        except UserFacingError:
+            continue
+        out = np.empty(preprocessor.config.input_size, dtype=np.float32)
+        preprocessor.fill(image, out)
+        images.append(out)
+    return images
+
+
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS

@@ -11,6 +11,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -41,12 +42,26 @@ INT8_PROBES = 8  # noise images that measure int8's agreement when no calibratio
 _GPU_PROVIDERS = {"CUDAExecutionProvider": "CUDA", "DmlExecutionProvider": "DirectML"}
 
 
+@dataclass(frozen=True)
+class InferenceChoice:
+    """How the user asked for models to run: PyTorch's device and precision, the backend, and the int8 switch."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    backend: str = "auto"  # one of BACKENDS
+    int8: bool = False
+
+
 class InferenceBackend(Protocol):
     name: str  # what the status bar shows: "PyTorch", "ONNX Runtime", "ONNX Runtime int8"
     agreement: Int8Agreement | None  # for int8: how closely it follows full precision; else None
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 NCHW batch in (the preprocessor's output), float32 (N, classes) logits out."""
+        ...
+
+    def with_threads(self, threads: int) -> InferenceBackend:
+        """The same model capped at `threads` intra-op threads (the live pipeline leaves a core for capture)."""
         ...
 
 
@@ -71,6 +86,9 @@ class PyTorchBackend:
                 tensor = tensor.contiguous(memory_format=torch.channels_last)
             return self.model(tensor).float().cpu().numpy()
 
+    def with_threads(self, threads: int) -> PyTorchBackend:
+        return self  # torch's thread count is per process: the live pipeline sets it while it runs
+
 
 class OnnxRuntimeBackend:
     """A checked ONNX file of the model running in an ONNX Runtime session."""
@@ -85,6 +103,11 @@ class OnnxRuntimeBackend:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    def with_threads(self, threads: int) -> OnnxRuntimeBackend:
+        """A second session on the same checked file (loading it takes a fraction of a second, no export)."""
+        session = onnxruntime_session(str(self.onnx_file), self.session.get_providers(), threads)
+        return OnnxRuntimeBackend(session, self.name, self.onnx_file, self.agreement)
 
 
 def create_backend(
@@ -109,7 +132,7 @@ def create_backend(
     cancel = cancel or CancelToken()
     if not _wants_onnxruntime(loaded.device, backend, int8):
         if int8:
-            on_event(Log("info", "int8 runs in ONNX Runtime on the CPU; running the model in PyTorch instead."))
+            on_event(Log("warning", "int8 runs in ONNX Runtime on the CPU; running the model in PyTorch instead."))
         return PyTorchBackend(loaded)
     folder = Path(cache_dir or onnx_cache_dir())
     try:

@@ -19,7 +19,9 @@ from engine.events import CancelToken, Event, Log, Progress
 from engine.live.pipeline import LivePipeline, LivePrediction, LiveSettings
 from engine.live.sources import Frame, FrameSource
 from engine.models import LoadedModel, ModelSpec, load_model
-from engine.predict import Classifier, ImageResult, expand_paths
+from engine.predict import Classifier, ImageResult, calibration_images, expand_paths
+from engine.preprocess import Preprocessor
+from engine.runtime import InferenceChoice, create_backend
 from gui.live_worker import LiveSession, LiveWorker, SnapshotRequest
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,8 @@ BUG_HINT = "Details are in the log; please report them."
 class LoadRequest:
     request_id: int
     spec: ModelSpec
-    device: str = "auto"
-    precision: str = "fp32"
+    choice: InferenceChoice = InferenceChoice()
+    calibration_folders: tuple[str, ...] = ()  # where int8 finds a few of the user's images to calibrate on
     cancel: CancelToken = field(default_factory=CancelToken, compare=False)
 
 
@@ -52,6 +54,8 @@ class ModelInfo:
     name: str
     arch: str
     device: str  # e.g. "CPU · fp32"
+    backend: str  # what runs it: "PyTorch", "ONNX Runtime", "ONNX Runtime int8"
+    backend_note: str  # why the backend is not the one asked for, or int8's measured agreement; else ""
     source: str
     num_classes: int
     load_seconds: float
@@ -117,11 +121,18 @@ class EngineWorker(QObject):
         started = time.perf_counter()
         try:
             request.cancel.check()  # superseded while it waited in the queue
-            loaded: LoadedModel = load_model(
-                request.spec, request.device, request.precision, self._load_events(request), request.cancel
+            choice, on_event = request.choice, self._load_events(request)
+            loaded: LoadedModel = load_model(request.spec, choice.device, choice.precision, on_event, request.cancel)
+            request.cancel.check()
+            calibration = []
+            if choice.int8:
+                calibration = calibration_images(request.calibration_folders, Preprocessor(loaded.data_config))
+            notes: list[str] = []
+            backend = create_backend(
+                loaded, choice.backend, choice.int8, calibration, _noting(on_event, notes), request.cancel
             )
             request.cancel.check()
-            self._classifier = Classifier(loaded)
+            self._classifier = Classifier(loaded, backend)
             self.classifier_changed.emit(self._classifier)
             self.model_loaded.emit(
                 ModelInfo(
@@ -129,6 +140,8 @@ class EngineWorker(QObject):
                     loaded.name,
                     loaded.arch,
                     loaded.device.description,
+                    backend.name,
+                    " ".join([*notes, f"int8: {backend.agreement.describe()}."] if backend.agreement else notes),
                     loaded.source,
                     loaded.num_classes,
                     time.perf_counter() - started,
@@ -182,6 +195,18 @@ class EngineWorker(QObject):
                 self.model_load_progressed.emit(LoadProgress(request.request_id, event.text, 0, 0, "items"))
 
         return on_event
+
+
+def _noting(on_event, notes: list[str]):
+    """Passes events on, keeping (and logging) warnings: why the backend asked for is not the one in use."""
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Log) and event.level == "warning":
+            log.warning("%s", event.text)
+            notes.append(event.text)
+        on_event(event)
+
+    return sink
 
 
 def _failure(request_id: int, exc: Exception) -> Failure:
@@ -245,10 +270,12 @@ class EngineBridge(QObject):
     def current_load_id(self) -> int | None:
         return self._current_load.request_id if self._current_load else None
 
-    def request_load(self, spec: ModelSpec, device: str = "auto", precision: str = "fp32") -> int:
+    def request_load(
+        self, spec: ModelSpec, choice: InferenceChoice = InferenceChoice(), calibration_folders: tuple[str, ...] = ()
+    ) -> int:
         """Load a model; a load still running is superseded (cancelled), as switching models mid-load means."""
         self.cancel_load()
-        self._current_load = LoadRequest(next(self._ids), spec, device, precision)
+        self._current_load = LoadRequest(next(self._ids), spec, choice, tuple(calibration_folders))
         self._load_requested.emit(self._current_load)
         return self._current_load.request_id
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.events import Log
 from engine.live.capture import SourceStatus
-from engine.live.pipeline import LivePipeline, LivePrediction
+from engine.live.pipeline import LivePipeline, LivePrediction, live_inference_threads
 from engine.live.recording import PredictionLog, save_snapshot
 from engine.live.sources import Frame, list_cameras
 from engine.predict import Classifier
@@ -86,6 +86,7 @@ class LiveWorker(QObject):
         super().__init__()
         self._failure = failure
         self._classifier: Classifier | None = None
+        self._live_classifier: Classifier | None = None  # _classifier capped to leave a core for capture
         self._live: LiveSession | None = None
         self._live_paused = False
         self._recording: PredictionLog | None = None
@@ -100,7 +101,7 @@ class LiveWorker(QObject):
     @Slot(object)
     def use_classifier(self, classifier: Classifier) -> None:
         """A model was loaded; a running stream goes on with it."""
-        self._classifier = classifier
+        self._classifier, self._live_classifier = classifier, None
         if self._live is not None:  # the new model's classes (maybe fewer or more) start afresh
             self._live.pipeline.reset_smoothing()
             self._schedule_step()
@@ -195,7 +196,7 @@ class LiveWorker(QObject):
         if session is None or session.stopping.is_set() or self._live_paused or classifier is None:
             return
         try:
-            prediction = session.pipeline.step(classifier)
+            prediction = session.pipeline.step(self._classifier_for_live(classifier))
         except Exception as exc:  # noqa: BLE001 - a failing model stops the stream with a message, not a hang
             self.live_failed.emit(self._failure(session.session_id, exc))
             self._end_live(session)
@@ -206,6 +207,12 @@ class LiveWorker(QObject):
         elif session.pipeline.finished:
             return  # the source ended or failed and its last frame is classified: the GUI stops the stream
         self._schedule_step()
+
+    def _classifier_for_live(self, classifier: Classifier) -> Classifier:
+        """The model with one core left to capture and display; for ONNX Runtime a second session, made once."""
+        if self._live_classifier is None:
+            self._live_classifier = classifier.with_threads(live_inference_threads())
+        return self._live_classifier
 
     def _record(self, prediction: LivePrediction) -> None:
         if self._recording is None:
@@ -232,5 +239,5 @@ class LiveWorker(QObject):
         session.stopping.set()
         if session is self._live:
             self._close_recording()
-            self._live = None
+            self._live, self._live_classifier = None, None
         session.pipeline.stop()

@@ -16,6 +16,7 @@ from engine.builtin import BUILTIN_NAME, builtin_model_spec
 from engine.devices import resolve_device
 from engine.errors import UserFacingError
 from engine.models import Builtin, Bundle, Hub, ModelSpec
+from engine.runtime import InferenceChoice
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
 from gui.live_view import LiveView
@@ -35,11 +36,11 @@ def spec_name(spec: ModelSpec) -> str:
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
 
 
-def device_text(device: str, precision: str) -> str:
+def device_text(choice: InferenceChoice) -> str:
     try:
-        return resolve_device(device, precision).description
+        return resolve_device(choice.device, choice.precision).description
     except UserFacingError:  # the engine reports it properly when the load fails
-        return f"{device} · {precision}"
+        return f"{choice.device} · {choice.precision}"
 
 
 class MainWindow(QMainWindow):
@@ -50,8 +51,9 @@ class MainWindow(QMainWindow):
         self._autoload = autoload
         self._shown_once = False
         self._closed = False
-        self._loading: tuple[ModelSpec, str, str] | None = None  # the current load's spec, device, precision
+        self._loading: tuple[ModelSpec, InferenceChoice] | None = None  # the load in flight: spec and choice
         self._loaded: ModelInfo | None = None  # the model the engine is using
+        self._loaded_spec: ModelSpec | None = None  # and what it was loaded from
         self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
         self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
         self.setWindowTitle(APP_TITLE)
@@ -80,7 +82,8 @@ class MainWindow(QMainWindow):
 
         self.picker = ModelPicker()
         self.picker.load_requested.connect(self.load_model)
-        self.picker.set_device_and_precision(settings.device, settings.precision)
+        self.picker.set_choice(settings.inference_choice)
+        self.picker.choice_changed.connect(self._choice_changed)
         self.picker_dock = QDockWidget("Models")
         self.picker_dock.setObjectName("modelPickerDock")  # restoreState finds docks by object name
         self.picker_dock.setWidget(self.picker)
@@ -202,7 +205,7 @@ class MainWindow(QMainWindow):
 
     def use_trained_model(self, bundle: str) -> int:
         """Load a model the wizard just trained: classify and live recognition use it at once."""
-        return self.load_model(ModelSpec(source=Bundle(bundle)), self.picker.device, self.picker.precision)
+        return self.load_model(ModelSpec(source=Bundle(bundle)))
 
     def _train_wizard_closed(self) -> None:
         wizard, self.train_wizard = self.train_wizard, None
@@ -220,27 +223,36 @@ class MainWindow(QMainWindow):
 
     # Model loading
 
-    def load_model(self, spec: ModelSpec, device: str = "auto", precision: str = "fp32") -> int:
-        """Start loading `spec`; a load still running is superseded. Returns the request id."""
+    def load_model(self, spec: ModelSpec, choice: InferenceChoice | None = None) -> int:
+        """Start loading `spec` (run as the picker says unless `choice` is given); a load still running is
+        superseded. Returns the request id."""
+        choice = choice or self.picker.choice
         self.banner.hide()
-        self._loading = (spec, device, precision)
-        request_id = self.bridge.request_load(spec, device, precision)
-        self.model_status.show_loading(spec_name(spec), device_text(device, precision))
+        self._loading = (spec, choice)
+        # int8 calibrates on a few images from the folders the user classified lately.
+        request_id = self.bridge.request_load(spec, choice, tuple(self.settings.recent_folders))
+        self.model_status.show_loading(spec_name(spec), device_text(choice))
         return request_id
+
+    def _choice_changed(self, choice: InferenceChoice) -> None:
+        """A new device, precision or backend applies at once: the model in use (or loading) loads again with it."""
+        spec = self._loading[0] if self._loading else self._loaded_spec
+        if spec is not None:
+            self.load_model(spec, choice)
 
     def _load_remembered_model(self) -> None:
         """Start-up: the remembered model, or on a first start the built-in one, which needs no network."""
         spec = self.settings.model_spec() or builtin_model_spec()
         if isinstance(spec.source, (Hub, Builtin)):
             self.picker.select_arch(spec.arch)
-        self._startup_load_id = self.load_model(spec, self.picker.device, self.picker.precision)
+        self._startup_load_id = self.load_model(spec)
 
-    def _fall_back_to_builtin(self, failure: Failure) -> None:
+    def _fall_back_to_builtin(self, failed: ModelSpec, failure: Failure) -> None:
         """The remembered model cannot be had (e.g. offline and never downloaded): say so, use the built-in one."""
-        failed = spec_name(self._loading[0]) if self._loading else "The remembered model"
-        self.load_model(builtin_model_spec(), self.picker.device, self.picker.precision)
+        self.load_model(builtin_model_spec())
         self.banner.show_message(
-            f"{failed} could not be loaded ({failure.message.rstrip('.')}); using the built-in model instead.",
+            f"{spec_name(failed)} could not be loaded ({failure.message.rstrip('.')}); "
+            "using the built-in model instead.",
             failure.hint,
             "Open model file…",
         )
@@ -255,23 +267,25 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         if not self._is_current(info.request_id) or self._loading is None:
             return
-        spec, device, precision = self._loading
-        self._loaded = info
-        self.settings.remember_model(spec, device, precision)
-        self.model_status.show_ready(info.name, info.device, info.source)
+        spec, choice = self._loading
+        self._loading = None
+        self._loaded, self._loaded_spec = info, spec
+        self.settings.remember_model(spec, choice)
+        self.model_status.show_ready(info)
         self.setWindowTitle(f"{info.name} — {APP_TITLE}")
-        log.info("Loaded %s on %s in %.1f s", info.name, info.device, info.load_seconds)
+        log.info("Loaded %s on %s with %s in %.1f s", info.name, info.device, info.backend, info.load_seconds)
 
     def _on_load_failed(self, failure: Failure) -> None:
-        if not self._is_current(failure.request_id):
+        if not self._is_current(failure.request_id) or self._loading is None:
             return  # a superseded load: the newer one speaks for itself
+        failed, self._loading = self._loading[0], None
         self._show_loaded_model()  # the engine keeps using the previous model, if any
         if failure.cancelled:
             if self._loaded is None:
                 self.model_status.show_cancelled()
             return
-        if failure.request_id == self._startup_load_id and not isinstance(self._loading[0].source, Builtin):
-            self._fall_back_to_builtin(failure)
+        if failure.request_id == self._startup_load_id and not isinstance(failed.source, Builtin):
+            self._fall_back_to_builtin(failed, failure)
             return
         self.model_status.show_error(failure.message)
         self.banner.show_message(failure.message, failure.hint, "Open model file…")
@@ -280,7 +294,7 @@ class MainWindow(QMainWindow):
         if self._loaded is None:
             self.model_status.show_no_model()
         else:
-            self.model_status.show_ready(self._loaded.name, self._loaded.device, self._loaded.source)
+            self.model_status.show_ready(self._loaded)
 
     # Window lifecycle
 
@@ -299,7 +313,7 @@ class MainWindow(QMainWindow):
             self.settings.window_geometry = bytes(self.saveGeometry().data())
             self.settings.window_state = bytes(self.saveState().data())
             if self._loaded is None:  # nothing loaded: remember the device the user chose anyway
-                self.settings.device, self.settings.precision = self.picker.device, self.picker.precision
+                self.settings.remember_choice(self.picker.choice)
             save_settings(self.settings)
             self.live_view.shutdown()
             if self.train_wizard is not None:  # quitting cancels a training run (it stays resumable)

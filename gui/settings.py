@@ -9,6 +9,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from engine.builtin import builtin_model_spec
 from engine.devices import DEVICE_CHOICES, PRECISIONS
 from engine.models import Builtin, Bundle, Hub, ModelSpec, WeightsFile
+from engine.runtime import BACKENDS, InferenceChoice
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ class AppSettings:
     model_path: str = ""  # the weights file or bundle, for "file" and "bundle"
     device: str = "auto"
     precision: str = "fp32"
+    backend: str = "auto"  # one of engine.runtime.BACKENDS
+    int8: bool = False
     window_geometry: bytes = b""
     window_state: bytes = b""  # dock layout: whether the model picker is shown, and where
     recent_folders: list[str] = field(default_factory=list)  # most recent first
@@ -45,7 +48,15 @@ class AppSettings:
             return ModelSpec(source=Bundle(self.model_path))
         return None
 
-    def remember_model(self, spec: ModelSpec, device: str, precision: str) -> None:
+    @property
+    def inference_choice(self) -> InferenceChoice:
+        return InferenceChoice(self.device, self.precision, self.backend, self.int8)
+
+    def remember_choice(self, choice: InferenceChoice) -> None:
+        self.device, self.precision = choice.device, choice.precision
+        self.backend, self.int8 = choice.backend, choice.int8
+
+    def remember_model(self, spec: ModelSpec, choice: InferenceChoice) -> None:
         """Remember a model that loaded. Untrained (random) models are not worth restoring, so they are skipped."""
         source = spec.source
         if isinstance(source, Builtin):
@@ -58,7 +69,7 @@ class AppSettings:
             self.model_arch, self.model_source, self.model_path = "", "bundle", source.path
         else:
             return
-        self.device, self.precision = device, precision
+        self.remember_choice(choice)
 
     def add_recent_folder(self, folder: str) -> None:
         self.recent_folders = [folder, *(f for f in self.recent_folders if f != folder)][:MAX_RECENT_FOLDERS]
@@ -85,12 +96,15 @@ def load_settings(store: QSettings | None = None) -> AppSettings:
     device = _as_str(store.value("device"), defaults.device)
     precision = _as_str(store.value("precision"), defaults.precision)
     topk = _as_int(store.value("topk"), defaults.topk)
+    backend = _as_str(store.value("backend"), defaults.backend)
     return AppSettings(
         model_arch=_as_str(store.value("model/arch"), ""),
         model_source=source if source in SOURCE_KINDS else "",
         model_path=_as_str(store.value("model/path"), ""),
         device=device if device in DEVICE_CHOICES else defaults.device,
         precision=precision if precision in PRECISIONS else defaults.precision,
+        backend=backend if backend in BACKENDS else defaults.backend,
+        int8=_as_bool(store.value("int8"), defaults.int8),
         window_geometry=_as_bytes(store.value("window/geometry")),
         window_state=_as_bytes(store.value("window/state")),
         recent_folders=_as_str_list(store.value("recent_folders"))[:MAX_RECENT_FOLDERS],
@@ -106,6 +120,8 @@ def save_settings(settings: AppSettings, store: QSettings | None = None) -> None
     store.setValue("model/path", settings.model_path)
     store.setValue("device", settings.device)
     store.setValue("precision", settings.precision)
+    store.setValue("backend", settings.backend)
+    store.setValue("int8", settings.int8)
     store.setValue("window/geometry", QByteArray(settings.window_geometry))
     store.setValue("window/state", QByteArray(settings.window_state))
     store.setValue("recent_folders", list(settings.recent_folders))
@@ -129,6 +145,14 @@ def _as_int(value: object, default: int | None) -> int | None:
             return int(value)
         except ValueError:
             return default
+    return default
+
+
+def _as_bool(value: object, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # INI files give booleans back as text
+        return value.lower() == "true"
     return default
 
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.engine_worker import LoadProgress
+from gui.engine_worker import LoadProgress, ModelInfo
 
 log = logging.getLogger(__name__)
 MB = 1_000_000  # download sizes in decimal megabytes, as browsers and the Hub show them
@@ -32,11 +32,13 @@ def load_state_text(progress: LoadProgress) -> str:
             percent = int(100 * progress.done / progress.total)
             return f"downloading {percent} % ({progress.done / MB:.1f} of {progress.total / MB:.1f} MB)"
         return f"downloading {progress.done / MB:.1f} MB"
+    if progress.unit == "steps" and (progress.total == 0 or progress.done < progress.total):
+        return f"{progress.text[:1].lower()}{progress.text[1:]}…"  # a step of unknown length, e.g. an export
     return "loading…"
 
 
 class ModelStatus(QWidget):
-    """Always shows which model is in use, on which device and precision, and what it is doing."""
+    """Always shows which model is in use, on which device and precision, what runs it, and what it is doing."""
 
     def __init__(self, status_bar: QStatusBar) -> None:
         super().__init__(status_bar)
@@ -74,10 +76,11 @@ class ModelStatus(QWidget):
     def show_progress(self, progress: LoadProgress) -> None:
         self._set_state(load_state_text(progress), progress.text)
 
-    def show_ready(self, name: str, device: str, source: str) -> None:
-        self.model_label.setText(name)
-        self.model_label.setToolTip(source)
-        self._set_device(device)
+    def show_ready(self, info: ModelInfo) -> None:
+        self.model_label.setText(info.name)
+        self.model_label.setToolTip(info.source)
+        self._set_device(f"{info.device} · {info.backend}")
+        self.device_label.setToolTip(info.backend_note)
         self._set_state("ready", "")
 
     def show_error(self, message: str) -> None:
@@ -94,6 +97,7 @@ class ModelStatus(QWidget):
 
     def _set_device(self, text: str) -> None:
         self.device_label.setText(text)
+        self.device_label.setToolTip("")
         self.device_label.setVisible(bool(text))
         self._device_separator.setVisible(bool(text))
 

@@ -15,10 +15,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TINY_ARCH = "test_efficientnet"  # timm's tiny test architecture: builds and runs in milliseconds
 
 
+@pytest.fixture(scope="session")
+def shared_onnx_cache(tmp_path_factory) -> Path:
+    """One ONNX Runtime export cache for the whole run: every window that loads the built-in model would otherwise
+    export it again (~10 s each). Tests of the cache itself pass their own cache_dir."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_user_folders(tmp_path_factory, monkeypatch):
+def isolated_user_folders(tmp_path_factory, monkeypatch, shared_onnx_cache):
     """Every test gets empty caches and config folders and a Hub that cannot be reached by accident."""
     home = tmp_path_factory.mktemp("home")
+    app_data = home / "data" / "Classifier Studio"  # engine.paths.user_data_dir() under this XDG_DATA_HOME
+    app_data.mkdir(parents=True)
+    (app_data / "onnx-cache").symlink_to(shared_onnx_cache, target_is_directory=True)
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))

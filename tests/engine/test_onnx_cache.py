@@ -24,7 +24,7 @@ ARCH = "test_efficientnet"
 
 
 def exported(events: list) -> bool:
-    return any(isinstance(e, Progress) and "Exporting" in e.what for e in events)
+    return any(isinstance(e, Progress) and "Preparing the model for fast inference" in e.what for e in events)
 
 
 def notes(events: list, level: str) -> list[str]:

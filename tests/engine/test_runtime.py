@@ -14,6 +14,7 @@ from engine.errors import UserFacingError
 from engine.events import Log
 from engine.models import LoadedModel, ModelSpec, RandomInit, load_model
 from engine.onnx_export import PROBABILITY_TOLERANCE, softmax
+from engine.predict import Classifier, calibration_images
 from engine.preprocess import Preprocessor
 from engine.runtime import BACKENDS, OnnxRuntimeBackend, PyTorchBackend, create_backend, physical_cores
 
@@ -128,3 +129,37 @@ def test_an_unknown_backend_name_says_which_exist():
     with pytest.raises(UserFacingError) as error:
         create_backend(load_untrained("test_efficientnet"), "tensorrt")
     assert all(name in error.value.hint for name in BACKENDS)
+
+
+def test_a_thread_capped_copy_for_live_recognition_gives_the_same_answers(cache_dir, photo_arrays):
+    loaded = load_untrained("test_efficientnet")
+    batch = preprocessed(loaded, photo_arrays)
+    fast = create_backend(loaded, cache_dir=cache_dir)
+    capped = fast.with_threads(1)
+    assert capped is not fast and capped.session.get_session_options().intra_op_num_threads == 1
+    assert capped.name == fast.name and capped.onnx_file == fast.onnx_file
+    assert np.array_equal(capped.logits(batch), fast.logits(batch))
+    eager = create_backend(loaded, "pytorch")
+    assert eager.with_threads(1) is eager  # torch's threads are per process: the live pipeline sets them
+
+    classifier = Classifier(loaded, fast)
+    live = classifier.with_threads(1)
+    assert live is not classifier and live.backend.session.get_session_options().intra_op_num_threads == 1
+    assert Classifier(loaded, eager).with_threads(1).backend is eager
+
+
+def test_int8_calibration_images_come_from_the_top_of_recent_folders(tmp_path, photo_files):
+    preprocessor = Preprocessor(load_untrained("test_efficientnet").data_config)
+    folder = photo_files[0].parent
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    nested = folder / "nested"
+    nested.mkdir()
+    Image.new("RGB", (64, 64), "red").save(nested / "red.png")
+    missing = tmp_path / "a folder since deleted"
+
+    images = calibration_images([missing, folder], preprocessor, limit=16)
+
+    assert len(images) == len(photo_files)  # the broken file and the nested one are left out
+    expected = Preprocessor(preprocessor.config).batch([Image.open(p).convert("RGB") for p in sorted(photo_files)])
+    assert np.allclose(np.stack(images), expected.numpy(), atol=1e-6)
+    assert len(calibration_images([folder], preprocessor, limit=2)) == 2

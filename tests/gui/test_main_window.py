@@ -20,6 +20,7 @@ from safetensors.torch import save as safetensors_bytes
 from engine.builtin import BUILTIN_NAME
 from engine.catalog import DEFAULT_ARCH, catalog
 from engine.models import Bundle, ModelSpec, RandomInit
+from engine.runtime import InferenceChoice
 from gui.main_window import MainWindow
 from gui.settings import (
     MAX_RECENT_FOLDERS,
@@ -36,10 +37,11 @@ from tests.hub_server import FakeHub, Throttle
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_and_wait(qtbot, window: MainWindow, spec: ModelSpec, device: str = "cpu", precision: str = "fp32") -> None:
+def load_and_wait(qtbot, window: MainWindow, spec: ModelSpec, choice: InferenceChoice = InferenceChoice("cpu")) -> None:
     """Ask the window to load `spec` and wait until its status bar says the outcome."""
-    window.load_model(spec, device, precision)
-    qtbot.waitUntil(lambda: window.model_status.state_label.text() != "loading…", timeout=WAIT_MS)
+    window.load_model(spec, choice)
+    state = window.model_status.state_label
+    qtbot.waitUntil(lambda: state.text() in ("ready", "cancelled") or state.text().startswith("error"), timeout=WAIT_MS)
 
 
 def menu_actions(window: MainWindow) -> dict[str, QAction]:
@@ -82,13 +84,13 @@ def test_choose_model_toggles_the_picker(open_window):
 
 def test_loading_a_bundle_through_the_picker_shows_it_in_the_status_bar(open_window, qtbot, tiny_bundle):
     window = open_window()
-    window.picker.set_device_and_precision("cpu", "fp32")
+    window.picker.set_choice(InferenceChoice("cpu", "fp32"))
     with qtbot.waitSignal(window.bridge.worker.model_loaded, timeout=WAIT_MS):
         window.picker.load_bundle(str(tiny_bundle))
     qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     status = window.model_status
     assert status.model_label.text() == tiny_bundle.name
-    assert status.device_label.text() == "CPU · fp32"
+    assert status.device_label.text() == "CPU · fp32 · ONNX Runtime"
     assert tiny_bundle.name in window.windowTitle()
     assert not window.banner.isVisible()
 
@@ -106,7 +108,7 @@ def test_a_hub_download_shows_its_progress_then_the_model(open_window, qtbot, mo
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         window = open_window()
         window.picker.select_arch(arch)
-        window.picker.set_device_and_precision("cpu", "fp32")
+        window.picker.set_choice(InferenceChoice("cpu", "fp32"))
         qtbot.mouseClick(window.picker.load_button, Qt.MouseButton.LeftButton)
         state = window.model_status.state_label
         qtbot.waitUntil(lambda: state.text().startswith("downloading "), timeout=WAIT_MS)
@@ -115,7 +117,7 @@ def test_a_hub_download_shows_its_progress_then_the_model(open_window, qtbot, mo
         assert 0 <= int(shown[1]) <= 100 and float(shown[3]) == round(len(weights) / 1e6, 1)
         qtbot.waitUntil(lambda: state.text() == "ready", timeout=WAIT_MS)
     assert window.model_status.model_label.text() == arch
-    assert window.model_status.device_label.text() == "CPU · fp32"
+    assert window.model_status.device_label.text() == "CPU · fp32 · ONNX Runtime"
 
 
 def test_first_start_offline_is_ready_with_the_built_in_model_and_names_a_cat(
@@ -126,7 +128,7 @@ def test_first_start_offline_is_ready_with_the_built_in_model_and_names_a_cat(
     window = open_window(autoload=True)
     qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert window.model_status.model_label.text() == BUILTIN_NAME
-    assert window.model_status.device_label.text() == "CPU · fp32"
+    assert window.model_status.device_label.text() == "CPU · fp32 · ONNX Runtime"
     assert not window.banner.isVisible()
     assert window.picker.chosen_arch() == DEFAULT_ARCH  # the picker shows what is loaded
 
@@ -185,7 +187,7 @@ def test_the_window_keeps_responding_while_a_big_model_loads(open_window, qtbot)
     timer.start(20)
     started = time.perf_counter()
     with qtbot.waitSignal(window.bridge.worker.model_loaded, timeout=WAIT_MS):
-        window.load_model(ModelSpec("vit_base_patch16_224", RandomInit()), "cpu", "fp32")
+        window.load_model(ModelSpec("vit_base_patch16_224", RandomInit()), InferenceChoice("cpu", "fp32", "pytorch"))
     elapsed = time.perf_counter() - started
     timer.stop()
     # Building ~86 M parameters takes seconds; a frozen GUI thread would tick only once it is over.
@@ -216,9 +218,9 @@ def test_switching_model_mid_load_supersedes_the_first(open_window, qtbot, tiny_
     loaded, failed = [], []
     window.bridge.worker.model_loaded.connect(loaded.append)
     window.bridge.worker.model_load_failed.connect(failed.append)
-    window.load_model(ModelSpec("resnet18", RandomInit()), "cpu", "fp32")
+    window.load_model(ModelSpec("resnet18", RandomInit()), InferenceChoice("cpu", "fp32"))
     first = window.bridge.current_load_id
-    window.load_model(ModelSpec(source=Bundle(str(tiny_bundle))), "cpu", "fp32")
+    window.load_model(ModelSpec(source=Bundle(str(tiny_bundle))), InferenceChoice("cpu", "fp32"))
     qtbot.waitUntil(lambda: bool(loaded) and window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert window.model_status.model_label.text() == tiny_bundle.name
     assert [info.name for info in loaded] == [tiny_bundle.name]

@@ -14,6 +14,7 @@ from engine.catalog import catalog
 from engine.devices import available_devices, supported_precisions
 from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architecture
 from engine.paths import DATA_DIR_ENV
+from engine.runtime import InferenceChoice
 from engine.training.run import models_dir
 from gui.engine_worker import ModelInfo
 from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
@@ -120,7 +121,7 @@ def test_a_typed_timm_name_loads_from_the_hub(picker, qtbot):
     qtbot.keyClicks(picker.name_field, "resnet18.a1_in1k")
     with qtbot.waitSignal(picker.load_requested) as requested:
         qtbot.mouseClick(picker.load_button, Qt.MouseButton.LeftButton)
-    assert requested.args == [ModelSpec("resnet18.a1_in1k", Hub()), picker.device, picker.precision]
+    assert requested.args == [ModelSpec("resnet18.a1_in1k", Hub()), picker.choice]
 
 
 def test_double_clicking_a_row_loads_that_model(picker, qtbot):
@@ -255,7 +256,7 @@ def test_load_button_loads_the_chosen_model_and_a_vanished_one_is_explained(mode
     picker.my_models_page.table.selectRow(1)
     with qtbot.waitSignal(picker.load_requested) as requested:
         qtbot.mouseClick(picker.my_models_page.load_button, Qt.MouseButton.LeftButton)
-    assert requested.args == [ModelSpec(source=Bundle(str(kept))), picker.device, picker.precision]
+    assert requested.args == [ModelSpec(source=Bundle(str(kept))), picker.choice]
 
     picker.my_models_page.table.selectRow(0)
     for file in gone.iterdir():
@@ -296,7 +297,7 @@ def test_double_clicking_my_model_loads_it_in_the_engine(models_folder, open_win
     bundle = save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00", labels=("circle", "square"))
     window = open_window()
     picker = window.picker
-    picker.set_device_and_precision("cpu", "fp32")
+    picker.set_choice(InferenceChoice("cpu", "fp32"))
     open_my_models(qtbot, picker)
     answers = []
     window.bridge.worker.model_loaded.connect(answers.append)
