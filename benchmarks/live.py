@@ -3,7 +3,7 @@
 For each model, in the same run: model-only speed at batch 1 (a preprocessed tensor → forward → top-5, timed
 before and after the live run so background load hits both alike) on the backend the live view uses (`auto`:
 ONNX Runtime on the CPU) with every core, and in plain PyTorch eager mode for comparison; then the live pipeline
-as the Live tab runs it (one core left to capture and display) on a 640x480 video
+as the Live tab runs it (sharing the CPU with capture and display) on a 640x480 video
 of real photos played in real time: inference FPS and its ratio to model-only (capped at the video's rate: a
 faster model can only see the frames there are), latency from capture to prediction (median, p95), frames the
 model never saw, capture FPS against the file's own rate, and the display-side rate: a thread polling
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.cli_live import summarize  # noqa: E402  (the same figures `main.py live` prints)
 from engine.live.capture import SourceStatus  # noqa: E402
-from engine.live.pipeline import LivePipeline, LiveSettings, live_inference_threads  # noqa: E402
+from engine.live.pipeline import LivePipeline, LiveSettings  # noqa: E402
 from engine.live.sources import VideoFileSource  # noqa: E402
 from engine.models import Builtin, ModelSpec, RandomInit, load_model, spec_for_name  # noqa: E402
 from engine.predict import Classifier  # noqa: E402
@@ -186,7 +186,7 @@ def main() -> int:
             loaded = load_model(model_spec(arch), device=args.device)
             eager = Classifier(loaded)
             classifier = Classifier(loaded, create_backend(loaded, args.backend, args.int8))
-            live_classifier = classifier.with_threads(live_inference_threads())  # as the Live tab does
+            live_classifier = classifier.for_live()  # as the Live tab does
             forwards = model_only_seconds(classifier, still, MODEL_ONLY_S)
             eager_forwards = model_only_seconds(eager, still, MODEL_ONLY_S)
             live, live_fps, display_fps = live_run(live_classifier, video)

@@ -166,14 +166,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def make_classifier(
-    loaded: LoadedModel, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken,
-    threads: int | None = None,
+    loaded: LoadedModel, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
 ) -> Classifier:
     """The loaded model on the backend the arguments ask for, with a line saying which one runs it."""
     from engine.predict import Classifier
     from engine.runtime import create_backend
 
-    backend = create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel, threads=threads)
+    backend = create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel)
     reporter.line(f"Using {loaded.arch} from {loaded.source} on {loaded.device.description} · {backend.name}")
     if backend.agreement is not None:
         reporter.line(f"int8: {backend.agreement.describe()}")

@@ -83,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
 def _load_classifier(
     spec: ModelSpec, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
 ) -> Classifier:
-    from engine.live.pipeline import live_inference_threads
     from engine.models import load_model
 
     reporter.line(f"Loading {spec.arch or spec.source.path}…")
@@ -91,7 +90,7 @@ def _load_classifier(
         loaded = load_model(spec, args.device, args.precision, reporter, cancel)
     except UserFacingError as exc:
         raise _for_command_line(exc) from exc
-    return make_classifier(loaded, args, reporter, cancel, threads=live_inference_threads())
+    return make_classifier(loaded, args, reporter, cancel).for_live()  # shares the CPU with capture
 
 
 def _recognise(

@@ -58,9 +58,9 @@ class Classifier:
         # first image's time is the model's real speed.
         self.predict_tensor(torch.zeros(1, *loaded.data_config.input_size), topk=1)
 
-    def with_threads(self, threads: int) -> Classifier:
-        """This classifier with its backend capped at `threads` (itself when the backend has no own setting)."""
-        backend = self.backend.with_threads(threads)
+    def for_live(self) -> Classifier:
+        """This classifier tuned to share the CPU with live capture and display (itself if nothing changes)."""
+        backend = self.backend.for_live()
         return self if backend is self.backend else Classifier(self.loaded, backend)
 
     @torch.inference_mode()

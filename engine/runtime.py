@@ -60,8 +60,8 @@ class InferenceBackend(Protocol):
         """float32 NCHW batch in (the preprocessor's output), float32 (N, classes) logits out."""
         ...
 
-    def with_threads(self, threads: int) -> InferenceBackend:
-        """The same model capped at `threads` intra-op threads (the live pipeline leaves a core for capture)."""
+    def for_live(self) -> InferenceBackend:
+        """The same model tuned to share the CPU with live capture and display (see the implementations)."""
         ...
 
 
@@ -86,8 +86,8 @@ class PyTorchBackend:
                 tensor = tensor.contiguous(memory_format=torch.channels_last)
             return self.model(tensor).float().cpu().numpy()
 
-    def with_threads(self, threads: int) -> PyTorchBackend:
-        return self  # torch's thread count is per process: the live pipeline sets it while it runs
+    def for_live(self) -> PyTorchBackend:
+        return self  # torch's threads are per process: the live pipeline leaves capture a core while it runs
 
 
 class OnnxRuntimeBackend:
@@ -104,9 +104,14 @@ class OnnxRuntimeBackend:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
-    def with_threads(self, threads: int) -> OnnxRuntimeBackend:
-        """A second session on the same checked file (loading it takes a fraction of a second, no export)."""
-        session = onnxruntime_session(str(self.onnx_file), self.session.get_providers(), threads)
+    def for_live(self) -> OnnxRuntimeBackend:
+        """A second session on the same checked file, on every core but with threads that sleep when idle.
+
+        Spin-waiting threads starve the capture thread; leaving it a whole core instead halves inference on two
+        cores. Measured with benchmarks/live.py's video, resnet50, 2 cores: one thread 9.6 FPS; two sleeping
+        threads 15.2 FPS, capture and display still at the video's 30 fps.
+        """
+        session = onnxruntime_session(str(self.onnx_file), self.session.get_providers(), spin=False)
         return OnnxRuntimeBackend(session, self.name, self.onnx_file, self.agreement)
 
 
@@ -194,9 +199,15 @@ def _onnxruntime_backend(
 
 
 def onnxruntime_session(
-    model: bytes | str, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None
+    model: bytes | str,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    threads: int | None = None,
+    spin: bool = True,
 ) -> onnxruntime.InferenceSession:
-    """A session with every graph optimisation on and one intra-op thread per physical core unless `threads` says."""
+    """A session with every graph optimisation on and one intra-op thread per physical core unless `threads` says.
+
+    `spin` lets idle threads busy-wait for the next operator: fastest alone, but it takes CPU from other threads.
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -204,6 +215,7 @@ def onnxruntime_session(
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1  # classifiers are one chain of operators: parallelism is inside each one
     options.log_severity_level = 3  # errors only: its warnings (unused initializers, ...) are not for users
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return onnxruntime.InferenceSession(model, sess_options=options, providers=list(providers))
 
 

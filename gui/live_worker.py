@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.events import Log
 from engine.live.capture import SourceStatus
-from engine.live.pipeline import LivePipeline, LivePrediction, live_inference_threads
+from engine.live.pipeline import LivePipeline, LivePrediction
 from engine.live.recording import PredictionLog, save_snapshot
 from engine.live.sources import Frame, list_cameras
 from engine.predict import Classifier
@@ -86,7 +86,7 @@ class LiveWorker(QObject):
         super().__init__()
         self._failure = failure
         self._classifier: Classifier | None = None
-        self._live_classifier: Classifier | None = None  # _classifier capped to leave a core for capture
+        self._live_classifier: Classifier | None = None  # _classifier tuned to share the CPU with capture
         self._live: LiveSession | None = None
         self._live_paused = False
         self._recording: PredictionLog | None = None
@@ -209,9 +209,9 @@ class LiveWorker(QObject):
         self._schedule_step()
 
     def _classifier_for_live(self, classifier: Classifier) -> Classifier:
-        """The model with one core left to capture and display; for ONNX Runtime a second session, made once."""
+        """The model tuned to share the CPU with capture and display; for ONNX Runtime a second session, made once."""
         if self._live_classifier is None:
-            self._live_classifier = classifier.with_threads(live_inference_threads())
+            self._live_classifier = classifier.for_live()
         return self._live_classifier
 
     def _record(self, prediction: LivePrediction) -> None:

@@ -131,21 +131,22 @@ def test_an_unknown_backend_name_says_which_exist():
     assert all(name in error.value.hint for name in BACKENDS)
 
 
-def test_a_thread_capped_copy_for_live_recognition_gives_the_same_answers(cache_dir, photo_arrays):
+def test_the_live_copy_gives_the_same_answers_with_threads_that_sleep_when_idle(cache_dir, photo_arrays):
     loaded = load_untrained("test_efficientnet")
     batch = preprocessed(loaded, photo_arrays)
     fast = create_backend(loaded, cache_dir=cache_dir)
-    capped = fast.with_threads(1)
-    assert capped is not fast and capped.session.get_session_options().intra_op_num_threads == 1
-    assert capped.name == fast.name and capped.onnx_file == fast.onnx_file
-    assert np.array_equal(capped.logits(batch), fast.logits(batch))
+    live = fast.for_live()
+    options = live.session.get_session_options()
+    assert live is not fast and options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert fast.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert live.name == fast.name and live.onnx_file == fast.onnx_file
+    assert np.array_equal(live.logits(batch), fast.logits(batch))
     eager = create_backend(loaded, "pytorch")
-    assert eager.with_threads(1) is eager  # torch's threads are per process: the live pipeline sets them
+    assert eager.for_live() is eager  # torch's threads are per process: the live pipeline sets them
 
     classifier = Classifier(loaded, fast)
-    live = classifier.with_threads(1)
-    assert live is not classifier and live.backend.session.get_session_options().intra_op_num_threads == 1
-    assert Classifier(loaded, eager).with_threads(1).backend is eager
+    assert classifier.for_live().backend.session is not fast.session
+    assert Classifier(loaded, eager).for_live().backend is eager
 
 
 def test_int8_calibration_images_come_from_the_top_of_recent_folders(tmp_path, photo_files):
