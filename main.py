@@ -1,4 +1,5 @@
-"""Classifier Studio's front door: no arguments opens the window, a subcommand runs the command line.
+"""Classifier Studio's front door: no arguments opens the window, a subcommand runs the command line, and
+`--self-test` checks that this installation (or frozen build) works.
 
 Imports nothing heavy until it knows which path it takes, so `--help` answers at once.
 """
@@ -6,9 +7,14 @@ from __future__ import annotations
 
 import sys
 
+SELF_TEST_FLAG = "--self-test"
+VERBOSE_FLAGS = ("-v", "--verbose")
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == SELF_TEST_FLAG:
+        return self_test(argv[1:])
     if not argv:
         from gui.app import run_gui
 
@@ -16,6 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     from engine.cli import main as run_cli
 
     return run_cli(argv)
+
+
+def self_test(options: list[str]) -> int:
+    """Run every self-test part, the window last; exit code 0 only if all pass. --verbose adds tracebacks."""
+    unknown = [option for option in options if option not in VERBOSE_FLAGS]
+    if unknown:
+        print(f"{SELF_TEST_FLAG} takes only --verbose, not: {' '.join(unknown)}", file=sys.stderr)
+        return 2
+    from engine.self_test import ENGINE_PARTS, run_self_test
+    from gui.self_test_window import check_main_window
+
+    return run_self_test([*ENGINE_PARTS, ("window", check_main_window)], verbose=bool(options))
 
 
 if __name__ == "__main__":

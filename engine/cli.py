@@ -404,6 +404,7 @@ examples:
   %(prog)s classify photo.jpg --model my_bundle/
   %(prog)s models --tag fastest
   %(prog)s live 0
+  %(prog)s --self-test        check this installation: model, ONNX Runtime, video, training, window
 
 Run a command with --help for its options.
 """
