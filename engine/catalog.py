@@ -49,8 +49,9 @@ class CuratedModel:
 
 
 # Each checkpoint tag is timm's default tag for its architecture (as of timm 1.0.31 every default
-# here is a 1000-class ImageNet head), so fine-tuning starts from timm's recommended weights. Order is the display order: light mobile models first, then the
-# classic CNN families, modern CNNs, transformers and hybrids, each family kept together.
+# here is a 1000-class ImageNet head), so fine-tuning starts from timm's recommended weights.
+# Order is the display order: light mobile models first, then the classic CNN families, modern CNNs,
+# transformers and hybrids, each family kept together.
 CURATED: tuple[CuratedModel, ...] = tuple(
     CuratedModel(arch, family, name)
     for arch, family, name in (
@@ -262,3 +263,23 @@ def suggest_architectures(name: str, count: int = 3) -> list[str]:
     import timm
 
     return difflib.get_close_matches(name.strip().split(".", 1)[0], timm.list_models(), n=count, cutoff=0.6)
+
+
+def architecture_problem(name: str) -> str:
+    """Why `name` cannot be loaded from the Hub, in words for the user ("" when it can); imports timm for names
+    outside the catalog."""
+    name = name.strip()
+    if is_known_architecture(name):
+        return ""
+    import timm
+
+    base = name.split(".", 1)[0]
+    if name.startswith(TORCHVISION_PREFIX):
+        return f"Unknown model '{name}'. Of torchvision's models, only those in the list can be loaded."
+    if timm.is_model(base):
+        tags = ", ".join(pretrained.split(".", 1)[1] for pretrained in timm.list_pretrained(f"{base}.*")[:4])
+        hint = f"Its pretrained tags include {tags}." if tags else f"timm has no pretrained weights for {base}."
+        return f"timm has no pretrained weights called '{name}'. {hint}"
+    close = suggest_architectures(base)
+    hint = f"Did you mean {', '.join(close)}?" if close else "Search the list, or check the name on the timm website."
+    return f"Unknown model '{name}'. {hint}"

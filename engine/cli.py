@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, TextIO
 from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
-from engine.paths import user_data_dir
+from engine.paths import user_log_dir
 
 if TYPE_CHECKING:
-    from engine.models import LoadedModel, ModelSpec
-    from engine.predict import Classifier, ImageResult
+    from engine.models import LoadedModel
+    from engine.predict import Classifier
+    from engine.results import ImageResult
+    from engine.specs import ModelSpec
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # some files could not be classified; the others' results were printed
@@ -115,14 +117,14 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
 
 def default_model_spec() -> ModelSpec:
     """The model `classify` uses when no --model is given: the built-in one, which needs no network."""
-    from engine.models import spec_for_name
+    from engine.specs import spec_for_name
 
     return spec_for_name(DEFAULT_ARCH)
 
 
 def model_spec_from_args(model: str | None, weights: str | None) -> ModelSpec:
     """--model: a catalog/timm name (Hub weights) or a bundle path; --weights: a file for the named architecture."""
-    from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
+    from engine.specs import Bundle, ModelSpec, WeightsFile, spec_for_name
 
     if weights is not None:
         if not model or _is_path(model):
@@ -370,8 +372,8 @@ def _positive_int(text: str) -> int:
 
 
 def bug_log_path() -> Path:
-    """Where details of unexpected errors go: a log in Classifier Studio's per-user folder."""
-    return user_data_dir() / "logs" / "cli.log"
+    """Where details of unexpected errors go: a log beside the window's, in the user's log folder."""
+    return user_log_dir() / "cli.log"
 
 
 def _report_bug(exc: BaseException) -> int:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import torch
 
 from engine.errors import UserFacingError
+from engine.specs import DEVICE_CHOICES, PRECISIONS, DeviceSupport
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # one per PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class DeviceChoice:
 
     @property
     def dtype(self) -> torch.dtype:
-        return PRECISIONS[self.precision]
+        return DTYPES[self.precision]
 
 
 def mps_available() -> bool:
@@ -45,6 +45,23 @@ def supported_precisions(device: str) -> list[str]:
     return ["fp32", "bf16"]
 
 
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(0)})"
+    return "Apple MPS" if device == "mps" else "CPU"
+
+
+def device_support() -> DeviceSupport:
+    """Everything the window's device and precision lists need, as plain values it can use without torch."""
+    devices = available_devices()
+    return DeviceSupport(
+        tuple(devices),
+        resolve_device("auto").device,
+        {device: tuple(supported_precisions(device)) for device in devices},
+        {device: device_name(device) for device in devices},
+    )
+
+
 def resolve_device(device: str = "auto", precision: str = "fp32") -> DeviceChoice:
     if device not in DEVICE_CHOICES:
         raise UserFacingError(f"Unknown device '{device}'.", f"Choose one of: {', '.join(DEVICE_CHOICES)}.")
@@ -62,10 +79,4 @@ def resolve_device(device: str = "auto", precision: str = "fp32") -> DeviceChoic
             f"{precision} is not supported on the {device.upper()} device.",
             f"Choose one of: {', '.join(supported_precisions(device))}.",
         )
-    if device == "cuda":
-        name = f"CUDA ({torch.cuda.get_device_name(0)})"
-    elif device == "mps":
-        name = "Apple MPS"
-    else:
-        name = "CPU"
-    return DeviceChoice(device, precision, f"{name} · {precision}")
+    return DeviceChoice(device, precision, f"{device_name(device)} · {precision}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.files import write_text_atomically
-from engine.predict import ImageResult
+from engine.results import ImageResult
 
 CSV_COLUMNS = ("path", "top1_label", "top1_index", "top1_prob", "ms", "error", "top_k")
 

@@ -4,21 +4,23 @@ The loaded model carries its labels and data config, so no caller guesses a mean
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 import timm
 import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
-from engine.catalog import find_entry, suggest_architectures
+from engine.catalog import suggest_architectures
 from engine.devices import DeviceChoice, resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.hub import download_hub_weights, download_url
 from engine.preprocess import DataConfig
+from engine.specs import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile
+from engine.specs import spec_for_name as spec_for_name  # re-exported: the sources and specs were defined here
 from engine.weights import read_state_dict
 
 TORCHVISION_PREFIX = "torchvision/"
@@ -30,44 +32,6 @@ TORCHVISION_MODELS = {
         DataConfig((3, 224, 224), "bilinear", crop_pct=224 / 256),
     ),
 }
-
-
-@dataclass(frozen=True)
-class Hub:
-    """Pretrained weights from the Hugging Face Hub (timm's checkpoint for the architecture and tag)."""
-
-
-@dataclass(frozen=True)
-class WeightsFile:
-    """A local .safetensors/.pth/.pt/.bin file for the architecture that ModelSpec.arch names."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A Classifier Studio model bundle (folder or single .safetensors); it names its own architecture."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class Builtin:
-    """The starter model shipped inside Classifier Studio (EfficientNet-Lite0, ImageNet-1k): needs no network."""
-
-
-@dataclass(frozen=True)
-class RandomInit:
-    """Untrained weights: for training from scratch, tests and benchmarks."""
-
-
-ModelSource = Union[Hub, WeightsFile, Bundle, Builtin, RandomInit]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    arch: str = ""  # timm name ("resnet50", "resnet50.a1_in1k") or "torchvision/alexnet"; ignored for bundles
-    source: ModelSource = field(default_factory=Hub)
 
 
 @dataclass
@@ -110,14 +74,6 @@ def load_model(
     model = built.model.to(device=choice.device, dtype=choice.dtype).eval()
     name = built.name or (Path(spec.source.path).stem if isinstance(spec.source, Bundle) else built.arch)
     return LoadedModel(model, built.arch, built.labels, built.data_config, choice, name, built.source)
-
-
-def spec_for_name(name: str) -> ModelSpec:
-    """What a catalog row or a typed model name loads: the built-in bundle for the built-in entry, else Hub weights."""
-    entry = find_entry(name)
-    if entry is not None and entry.source == "builtin":
-        return ModelSpec(entry.arch, Builtin())
-    return ModelSpec(entry.arch if entry else name.strip(), Hub())
 
 
 def imagenet_labels(num_classes: int) -> tuple[str, ...] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.bundle import INFO_NAME, METADATA_KEY, WEIGHTS_NAME, BundleInfo
 from engine.errors import UserFacingError
-from engine.training.run import models_dir
+from engine.paths import user_data_dir
 from engine.weights import read_safetensors_metadata
 
 
@@ -29,6 +29,11 @@ class MyModel:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+
+def models_dir() -> Path:
+    """Where finished models go by default; the model picker lists them under "My models"."""
+    return user_data_dir() / "models"
 
 
 def list_my_models(folder: Path | None = None) -> list[MyModel]:

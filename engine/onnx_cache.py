@@ -193,14 +193,17 @@ def _cached_or_built(
 
 
 def _quantize(fp32_file: Path, target: Path, *, calibration: np.ndarray) -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    try:
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_dynamic,
+            quantize_static,
+        )
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as exc:  # e.g. a packaged app built without them: full precision still works
+        raise OnnxUnusable(f"this installation lacks ONNX Runtime's quantization tools ({_summary(exc)})") from exc
 
     class Images(CalibrationDataReader):
         def __init__(self) -> None:

@@ -37,3 +37,14 @@ def user_data_dir() -> Path:
         xdg = os.environ.get("XDG_DATA_HOME", "")
         base = xdg if os.path.isabs(xdg) else str(Path.home() / ".local" / "share")
     return Path(base) / APP_NAME
+
+
+def user_log_dir() -> Path:
+    """Where Classifier Studio writes its log, where each OS keeps logs (XDG state folder on Linux)."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / APP_NAME / "Logs"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs" / APP_NAME
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    return Path(xdg if os.path.isabs(xdg) else str(Path.home() / ".local" / "state")) / APP_NAME

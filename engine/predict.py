@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,32 +18,11 @@ from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Progress, ignore_events
 from engine.models import LoadedModel
 from engine.preprocess import Preprocessor
+from engine.results import ImageResult, TopClass
 from engine.runtime import InferenceBackend, PyTorchBackend
 
 DEFAULT_TOPK = 5
 DEFAULT_BATCH = 8
-
-
-@dataclass(frozen=True)
-class TopClass:
-    label: str
-    index: int
-    prob: float
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    path: str
-    top: tuple[TopClass, ...] = ()
-    ms: float = 0.0  # decode + preprocess + this image's share of the batch's inference
-    error: str | None = None
-    thumbnail: np.ndarray | None = None  # small RGB uint8 copy for the GUI, only when asked for
-
-    def as_json(self) -> dict:
-        if self.error is not None:
-            return {"path": self.path, "error": self.error}
-        top = [{"label": t.label, "index": t.index, "prob": round(t.prob, 6)} for t in self.top]
-        return {"path": self.path, "top": top, "ms": round(self.ms, 2)}
 
 
 class Classifier:
@@ -78,7 +56,9 @@ class Classifier:
     def predict_images(self, images: list[Image.Image], topk: int = DEFAULT_TOPK) -> list[tuple[TopClass, ...]]:
         return self.predict_tensor(self.preprocessor.batch(images), topk)
 
-    def classify_encoded(self, name: str, data: bytes, topk: int = DEFAULT_TOPK, thumbnail_size: int = 0) -> ImageResult:
+    def classify_encoded(
+        self, name: str, data: bytes, topk: int = DEFAULT_TOPK, thumbnail_size: int = 0
+    ) -> ImageResult:
         """Classify one encoded image held in memory (e.g. pasted from the clipboard)."""
         started = time.perf_counter()
         try:

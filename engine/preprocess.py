@@ -6,11 +6,12 @@ numpy so that a batch fills one preallocated buffer, and so that video frames ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
+
+from engine.specs import DataConfig  # defined there, plain values that bundles carry
 
 # timm's interpolation names → Pillow's filters (torchvision maps them the same way for PIL input).
 _PIL_FILTERS = {
@@ -21,40 +22,6 @@ _PIL_FILTERS = {
     "hamming": Image.Resampling.HAMMING,
     "lanczos": Image.Resampling.LANCZOS,
 }
-DEFAULT_CROP_PCT = 0.875  # timm's default when a config has none
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """What a model expects: timm's data config, as plain values (travels inside bundles as JSON)."""
-
-    input_size: tuple[int, int, int]  # (C, H, W)
-    interpolation: str = "bicubic"
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    crop_pct: float = DEFAULT_CROP_PCT
-    crop_mode: str = "center"
-
-    @classmethod
-    def from_dict(cls, config: dict) -> "DataConfig":
-        return cls(
-            input_size=tuple(int(v) for v in config["input_size"]),
-            interpolation=str(config.get("interpolation") or "bicubic"),
-            mean=tuple(float(v) for v in config.get("mean", cls.mean)),
-            std=tuple(float(v) for v in config.get("std", cls.std)),
-            crop_pct=float(config.get("crop_pct") or DEFAULT_CROP_PCT),
-            crop_mode=str(config.get("crop_mode") or "center"),
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "input_size": list(self.input_size),
-            "interpolation": self.interpolation,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "crop_pct": self.crop_pct,
-            "crop_mode": self.crop_mode,
-        }
 
 
 class Preprocessor:

@@ -11,7 +11,6 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -33,23 +32,14 @@ from engine.onnx_cache import (
     onnx_cache_dir,
 )
 from engine.onnx_export import INPUT_NAME, OUTPUT_NAME, float_cpu_model, random_probe
+from engine.specs import BACKENDS
+from engine.specs import InferenceChoice as InferenceChoice  # re-exported: it was defined here
 
 if TYPE_CHECKING:
     import onnxruntime
 
-BACKENDS = ("auto", "pytorch", "onnxruntime")
 INT8_PROBES = 8  # noise images that measure int8's agreement when no calibration images are given
 _GPU_PROVIDERS = {"CUDAExecutionProvider": "CUDA", "DmlExecutionProvider": "DirectML"}
-
-
-@dataclass(frozen=True)
-class InferenceChoice:
-    """How the user asked for models to run: PyTorch's device and precision, the backend, and the int8 switch."""
-
-    device: str = "auto"
-    precision: str = "fp32"
-    backend: str = "auto"  # one of BACKENDS
-    int8: bool = False
 
 
 class InferenceBackend(Protocol):

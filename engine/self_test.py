@@ -172,7 +172,22 @@ def check_onnxruntime(context: SelfTestContext) -> str:
     torch_best = _classify_photo(pytorch, context.photo)[0]
     if onnx_best.index != torch_best.index:
         raise SelfTestFailure(f'ONNX Runtime says "{onnx_best.label}" where PyTorch says "{torch_best.label}"')
-    return f'{backend.name} agrees with PyTorch: "{onnx_best.label}" {onnx_best.prob * 100:.0f} %'
+    # int8 needs ONNX Runtime's quantization tools, which a frozen build easily leaves out.
+    from engine.decode import decode_image
+
+    photo = pytorch.preprocessor.batch([decode_image(context.photo)]).numpy()
+    quantized = create_backend(
+        pytorch.loaded, "onnxruntime", int8=True, calibration=list(photo), cache_dir=onnx_cache_dir(),
+        on_event=lambda e: notes.append(e) if isinstance(e, Log) else None,
+    )
+    if quantized.agreement is None:
+        warnings = [note.text for note in notes if note.level == "warning"]
+        raise SelfTestFailure(f"int8 is not used: {warnings[-1] if warnings else 'no reason given'}")
+    int8_best = _classify_photo(Classifier(pytorch.loaded, quantized), context.photo)[0]
+    return (
+        f'{backend.name} agrees with PyTorch: "{onnx_best.label}" {onnx_best.prob * 100:.0f} %; '
+        f'int8: "{int8_best.label}" {int8_best.prob * 100:.0f} %'
+    )
 
 
 def check_live(context: SelfTestContext) -> str:

@@ -1,15 +1,21 @@
-"""Reads weights files users give us, safely: safetensors, or torch.load(weights_only=True). Never unpickles code."""
+"""Reads weights files users give us, safely: safetensors, or torch.load(weights_only=True). Never unpickles code.
+
+torch is imported where tensors are read, not with the module: the window checks files (bundle or not, their
+header) before the engine thread has imported torch.
+"""
 from __future__ import annotations
 
 import hashlib
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 
 from engine.errors import UserFacingError
+
+if TYPE_CHECKING:
+    import torch
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 WEIGHTS_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
@@ -19,7 +25,7 @@ _WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model", "module",
 
 def read_safetensors_metadata(path: Path) -> dict[str, str]:
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # the header only; "pt" would import torch
             return handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise _not_weights(path, f"it is not a valid .safetensors file ({exc})") from exc
@@ -39,6 +45,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if suffix not in WEIGHTS_SUFFIXES:
         raise _not_weights(path, f"'{suffix or 'no extension'}' is not a weights format")
     if suffix == ".safetensors":
+        from safetensors.torch import load_file
+
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
@@ -47,6 +55,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _torch_load(path: Path) -> object:
+    import torch
+
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -62,6 +72,8 @@ def _torch_load(path: Path) -> object:
 
 
 def _unwrap(path: Path, checkpoint: object) -> dict[str, torch.Tensor]:
+    import torch
+
     while isinstance(checkpoint, dict):
         inner = next((checkpoint[k] for k in _WRAPPER_KEYS if isinstance(checkpoint.get(k), dict)), None)
         if inner is None:
@@ -86,6 +98,8 @@ def _not_weights(path: Path, why: str) -> UserFacingError:
 
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 of every parameter's and buffer's name, type, shape and bytes (~0.07 s for 100 MB)."""
+    import torch
+
     digest = hashlib.sha256(type(model).__qualname__.encode())
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()

@@ -9,10 +9,11 @@ import gc
 import logging
 import os
 import sys
+import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from engine.paths import resources_dir
+from engine.paths import resources_dir, user_log_dir
 
 log = logging.getLogger(__name__)
 NO_DISPLAY_MESSAGE = (
@@ -20,6 +21,7 @@ NO_DISPLAY_MESSAGE = (
     "use the command line instead: `python main.py classify PHOTO`, or see `python main.py --help`."
 )
 LOG_FILE_NAME = "classifier-studio.log"
+DESKTOP_FILE_NAME = "classifier-studio"  # resources/classifier-studio.desktop
 GC_INTERVAL_MS = 500
 
 
@@ -30,14 +32,16 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_gui(argv: list[str]) -> int:
-    """Run the window until it closes and return the exit code; `argv` may hold Qt's own options (e.g. -platform)."""
+def run_gui(argv: list[str], launched: float | None = None) -> int:
+    """Run the window until it closes and return the exit code; `argv` may hold Qt's own options (e.g. -platform).
+
+    `launched` (time.perf_counter() at start-up) times the window's appearance and the first model's, in the log.
+    """
     if not display_available():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import QStandardPaths
-    from PySide6.QtGui import QIcon
+    from PySide6.QtGui import QGuiApplication, QIcon
     from PySide6.QtWidgets import QApplication
 
     from gui.engine_worker import EngineBridge
@@ -50,7 +54,8 @@ def run_gui(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([APP_TITLE, *argv])
     app.setStyle("Fusion")
     app.setWindowIcon(QIcon(str(resources_dir() / "icon.svg")))
-    _log_to_file(Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)))
+    QGuiApplication.setDesktopFileName(DESKTOP_FILE_NAME)  # Wayland and taskbars match the window to its .desktop
+    _log_to_file(user_log_dir())
 
     _collect_garbage_on_the_gui_thread(app)
     bridge = EngineBridge()
@@ -58,12 +63,30 @@ def run_gui(argv: list[str]) -> int:
     notifier = ErrorNotifier(window)
     notifier.error_reported.connect(window.report_internal_error)
     notifier.install()
+    if launched is not None:
+        _log_start_up_times(window, bridge, launched)
     try:
         window.show()
         return app.exec()
     finally:
         notifier.uninstall()
         gc.enable()
+
+
+def _log_start_up_times(window, bridge, launched: float) -> None:
+    """Logs when the window first shows and when the first model is ready (scripts/build_app.sh reads them)."""
+    from PySide6.QtCore import QTimer
+
+    def since_launch() -> float:
+        return time.perf_counter() - launched
+
+    QTimer.singleShot(0, lambda: log.info("Window shown %.2f s after launch", since_launch()))  # after the first paint
+
+    def first_model(info) -> None:
+        log.info("First model ready %.2f s after launch (%s)", since_launch(), info.name)
+        bridge.worker.model_loaded.disconnect(first_model)
+
+    bridge.worker.model_loaded.connect(first_model)
 
 
 def _collect_garbage_on_the_gui_thread(app) -> None:

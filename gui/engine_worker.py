@@ -3,6 +3,9 @@
 The worker owns the loaded model (one owner for the model and its device context). Requests carry their own
 cancel token, which the GUI thread sets directly: a busy worker cannot process a queued "cancel" signal.
 Live recognition runs in the same thread, in gui.live_worker's LiveWorker.
+
+torch and timm are imported by this thread's slots, never by the GUI thread: importing them takes seconds, and
+the window shows first. The first load also reports the devices torch finds (`devices_listed`).
 """
 from __future__ import annotations
 
@@ -11,18 +14,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
-from engine.live.pipeline import LivePipeline, LivePrediction, LiveSettings
 from engine.live.sources import Frame, FrameSource
-from engine.models import LoadedModel, ModelSpec, load_model
-from engine.predict import Classifier, ImageResult, calibration_images, expand_paths
-from engine.preprocess import Preprocessor
-from engine.runtime import InferenceChoice, create_backend
+from engine.live.types import LivePrediction, LiveSettings
+from engine.results import ImageResult
+from engine.specs import InferenceChoice, ModelSpec
 from gui.live_worker import LiveSession, LiveWorker, SnapshotRequest
+
+if TYPE_CHECKING:
+    from engine.predict import Classifier
 
 log = logging.getLogger(__name__)
 BUG_MESSAGE = "Something went wrong inside Classifier Studio."
@@ -111,18 +116,38 @@ class EngineWorker(QObject):
     batch_finished = Signal(object)  # BatchFinished
     batch_failed = Signal(object)  # Failure
     classifier_changed = Signal(object)  # Classifier; for the live worker beside it in the engine thread
+    devices_listed = Signal(object)  # engine.specs.DeviceSupport, once, as the first load imports torch
 
     def __init__(self) -> None:
         super().__init__()
         self._classifier: Classifier | None = None
+        self._devices_listed = False
+
+    def _list_devices_once(self) -> None:
+        if self._devices_listed:
+            return
+        self._devices_listed = True
+        try:
+            from engine.devices import device_support  # imports torch, here in the engine thread
+
+            self.devices_listed.emit(device_support())
+        except Exception:  # noqa: BLE001 - without the list the picker offers Auto and CPU; loading goes on
+            log.exception("Could not list the devices")
 
     @Slot(object)
     def load_model(self, request: LoadRequest) -> None:
         started = time.perf_counter()
         try:
+            self._list_devices_once()  # even for a superseded load: the picker waits for the list
+            # Imported here, in the engine thread (see the module's docstring).
+            from engine.models import load_model
+            from engine.predict import Classifier, calibration_images
+            from engine.preprocess import Preprocessor
+            from engine.runtime import create_backend
+
             request.cancel.check()  # superseded while it waited in the queue
             choice, on_event = request.choice, self._load_events(request)
-            loaded: LoadedModel = load_model(request.spec, choice.device, choice.precision, on_event, request.cancel)
+            loaded = load_model(request.spec, choice.device, choice.precision, on_event, request.cancel)
             request.cancel.check()
             calibration = []
             if choice.int8:
@@ -153,6 +178,8 @@ class EngineWorker(QObject):
     @Slot(object)
     def classify(self, request: ClassifyRequest) -> None:
         try:
+            from engine.predict import expand_paths  # in the engine thread (see the module's docstring)
+
             request.cancel.check()
             if self._classifier is None:
                 raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
@@ -315,6 +342,8 @@ class EngineBridge(QObject):
 
         The source opens on the capture thread: open failures come back as a "failed" LiveState.
         """
+        from engine.live.pipeline import LivePipeline  # deferred: it imports numpy, which start-up goes without
+
         self.stop_live()
         session_id = next(self._ids)
         self._live = LiveSession(session_id, LivePipeline(source, self.live_worker.live_sink(session_id), settings))

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from engine.live.pipeline import LivePrediction, LiveSettings
 from engine.live.sources import Frame, FrameSource
+from engine.live.types import LivePrediction, LiveSettings
 from gui.engine_worker import EngineBridge, Failure
 from gui.live_outputs import LiveOutputs
 from gui.live_sources import RESOLUTIONS, LivePreferences, SourceChoice, SourcePicker, open_source

@@ -3,17 +3,19 @@ region-of-interest box the user drags and resizes."""
 from __future__ import annotations
 
 import collections
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.live.pipeline import LivePrediction
-from engine.live.sources import Frame
-from engine.predict import TopClass
+from engine.live.sources import Frame, opencv
+from engine.live.types import LivePrediction
+from engine.results import TopClass
 from gui.result_widgets import format_percent
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Roi = tuple[float, float, float, float]  # (x, y, width, height) as fractions of the frame
 MIN_ROI = 0.05  # the smallest box side, as a fraction of the frame: smaller is no picture a model can read
@@ -37,6 +39,9 @@ CORNER_CURSORS = {
 def bgr_to_qimage(bgr: np.ndarray, max_width: int, max_height: int) -> QImage:
     """A QImage that owns a copy of the pixels (so it stays valid whatever becomes of the array), shrunk to fit
     max_width x max_height: OpenCV shrinks an HD frame in a millisecond, where painting it scaled takes many."""
+    import numpy as np  # imported by the frame's source long before: only the window's start-up goes without it
+
+    cv2 = opencv()
     height, width = bgr.shape[:2]
     scale = min(max_width / width, max_height / height)
     if 0 < scale < 1:  # 0 while the widget has no size yet

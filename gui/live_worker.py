@@ -6,15 +6,19 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.events import Log
 from engine.live.capture import SourceStatus
-from engine.live.pipeline import LivePipeline, LivePrediction
 from engine.live.recording import PredictionLog, save_snapshot
 from engine.live.sources import Frame, list_cameras
-from engine.predict import Classifier
+from engine.live.types import LivePrediction
+
+if TYPE_CHECKING:  # imported where they are used, in the engine thread, not at the window's start-up
+    from engine.live.pipeline import LivePipeline
+    from engine.predict import Classifier
 
 log = logging.getLogger(__name__)
 NO_MODEL_MESSAGE = "No model is loaded yet: choose one in the model picker (Model ▸ Choose model…)."

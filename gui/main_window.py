@@ -8,15 +8,30 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.builtin import BUILTIN_NAME, builtin_model_spec
-from engine.devices import resolve_device
-from engine.errors import UserFacingError
-from engine.models import Builtin, Bundle, Hub, ModelSpec
-from engine.runtime import InferenceChoice
+from engine.paths import user_data_dir
+from engine.specs import (
+    BUILTIN_NAME,
+    Builtin,
+    Bundle,
+    DeviceSupport,
+    Hub,
+    InferenceChoice,
+    ModelSpec,
+    builtin_model_spec,
+)
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
 from gui.live_view import LiveView
@@ -36,11 +51,27 @@ def spec_name(spec: ModelSpec) -> str:
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
 
 
-def device_text(choice: InferenceChoice) -> str:
+def log_file() -> Path | None:
+    """The file the log is written to, if any (gui.app sets it up; tests and the command line may not)."""
+    files = [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    return Path(files[0]) if files else None
+
+
+def app_version() -> str:
+    from importlib import metadata  # deferred: ~35 ms of start-up, for the About box only
+
     try:
-        return resolve_device(choice.device, choice.precision).description
-    except UserFacingError:  # the engine reports it properly when the load fails
-        return f"{choice.device} · {choice.precision}"
+        return metadata.version("classifier-studio")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(development)"
+
+
+def device_text(choice: InferenceChoice, devices: DeviceSupport | None) -> str:
+    """What the status bar shows while a model loads, e.g. "CPU · fp32": found without torch, from the devices
+    the engine reported (before that, as chosen: "Auto · fp32"); the loaded model's line has the engine's own."""
+    if devices is not None and devices.resolve(choice.device) in devices.devices:
+        return devices.description(choice.device, choice.precision)
+    return f"{'Auto' if choice.device == 'auto' else choice.device.upper()} · {choice.precision}"
 
 
 class MainWindow(QMainWindow):
@@ -55,6 +86,7 @@ class MainWindow(QMainWindow):
         self._loaded: ModelInfo | None = None  # the model the engine is using
         self._loaded_spec: ModelSpec | None = None  # and what it was loaded from
         self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
+        self._devices: DeviceSupport | None = None  # as the engine reports them, once it has imported torch
         self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
         self.setWindowTitle(APP_TITLE)
 
@@ -95,6 +127,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.classify_view.cancel)
 
         worker = bridge.worker
+        worker.devices_listed.connect(self._on_devices_listed)
         worker.model_load_progressed.connect(self._on_load_progress)
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_load_failed.connect(self._on_load_failed)
@@ -133,6 +166,10 @@ class MainWindow(QMainWindow):
         toggle = self.picker_dock.toggleViewAction()
         toggle.setText("&Model picker")
         view_menu.addAction(toggle)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "Show &log", self.show_log)
+        self._add_action(help_menu, "&About Classifier Studio", self.show_about)
 
     def _add_action(
         self, menu: QMenu, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None
@@ -214,11 +251,30 @@ class MainWindow(QMainWindow):
 
     def report_internal_error(self, summary: str) -> None:
         """What the error notifier calls: a bug must never pass silently, nor crash the window."""
-        log_files = [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
-        where = f" ({log_files[0]})" if log_files else ""
+        path = log_file()
+        where = f" ({path})" if path else ""
         self.banner.show_message(
             "Something went wrong inside Classifier Studio.",
             f"See the log{where} for details; you can keep working. {summary}",
+        )
+
+    def show_log(self) -> None:
+        """Open the log file in the user's text viewer (what support asks for first)."""
+        path = log_file()
+        if path is None or not path.is_file():
+            self.banner.show_message("Classifier Studio is not writing a log file this time.",
+                                     "Messages go to the terminal it was started from.")
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.banner.show_message("No program here opens the log file.", f"It is {path}.")
+
+    def show_about(self) -> None:
+        path = log_file()
+        QMessageBox.about(
+            self,
+            f"About {APP_TITLE}",
+            f"<b>{APP_TITLE} {app_version()}</b><p>Try image classifiers on your own pictures, recognise what a "
+            "camera sees, and teach models your own classes.</p>"
+            f"<p>Models and caches: {user_data_dir()}<br>Log: {path or 'the terminal'}</p>",
         )
 
     # Model loading
@@ -231,14 +287,26 @@ class MainWindow(QMainWindow):
         self._loading = (spec, choice)
         # int8 calibrates on a few images from the folders the user classified lately.
         request_id = self.bridge.request_load(spec, choice, tuple(self.settings.recent_folders))
-        self.model_status.show_loading(spec_name(spec), device_text(choice))
+        self.model_status.show_loading(spec_name(spec), device_text(choice, self._devices))
         return request_id
 
     def _choice_changed(self, choice: InferenceChoice) -> None:
         """A new device, precision or backend applies at once: the model in use (or loading) loads again with it."""
         spec = self._loading[0] if self._loading else self._loaded_spec
-        if spec is not None:
-            self.load_model(spec, choice)
+        if spec is None:
+            return
+        superseded = self.bridge.current_load_id if self._loading else None
+        request_id = self.load_model(spec, choice)
+        if superseded is not None and superseded == self._startup_load_id:
+            self._startup_load_id = request_id  # still the start-up load: it falls back to the built-in model
+
+    def _on_devices_listed(self, devices: DeviceSupport) -> None:
+        """The engine imported torch and found these devices. A remembered device this computer lacks falls back
+        to auto in the picker, which reloads the model with it (as the user changing the device does)."""
+        self._devices = devices
+        self.picker.set_devices(devices)
+        if self._loading is not None:  # "Auto · fp32" becomes what auto is, e.g. "CPU · fp32"
+            self.model_status.show_device(device_text(self._loading[1], devices))
 
     def _load_remembered_model(self) -> None:
         """Start-up: the remembered model, or on a first start the built-in one, which needs no network."""

@@ -6,6 +6,9 @@ does the loading. `choice_changed` says the device, precision or backend changed
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -19,10 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,20 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle
-from engine.catalog import (
-    BUILTIN_TAG,
-    TORCHVISION_PREFIX,
-    CatalogEntry,
-    catalog,
-    is_known_architecture,
-    suggest_architectures,
-)
-from engine.devices import available_devices, resolve_device, supported_precisions
-from engine.models import Bundle, ModelSpec, WeightsFile, spec_for_name
-from engine.runtime import InferenceChoice
+from engine.catalog import BUILTIN_TAG, CatalogEntry, catalog, find_entry
+from engine.specs import Bundle, DeviceSupport, InferenceChoice, ModelSpec, WeightsFile, spec_for_name
 from engine.weights import WEIGHTS_SUFFIXES
+from gui.inference_form import InferenceChoiceForm
 from gui.my_models_view import NO_PARENT, SORT_ROLE, MyModelsPage, sortable_table
+from gui.name_check import name_checker
 
+log = logging.getLogger(__name__)
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
 FAMILY, NAME, PARAMS, GMACS, INPUT, TAGS = range(len(COLUMNS))
 ARCH_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -57,17 +51,6 @@ HEADER_TIPS = {
     INPUT: "Image size the pretrained weights were made for (height × width)",
     TAGS: "Guidance: which models suit which needs",
 }
-DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
-BACKEND_NAMES = {"auto": "Auto (fastest)", "pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
-BACKEND_TIP = (
-    "What runs the model. Auto uses ONNX Runtime on the CPU (1.6-3x faster than PyTorch, same results; a model "
-    "is converted once, the first time, and kept) and PyTorch on a GPU. A model ONNX Runtime cannot run falls back "
-    "to PyTorch; the status bar shows what is in use."
-)
-INT8_TIP = (
-    "Runs the model with 8-bit integers on the CPU: faster, slightly less accurate. It is calibrated on a few "
-    "images from your recent folders; how often it agrees with full precision shows in the status bar's tooltip."
-)
 ERROR_STYLE = "color: #b3261e;"
 PICKER_WIDTH = 500  # the docked picker's first width: name, size and speed columns visible at once
 
@@ -188,23 +171,16 @@ class ModelPicker(QWidget):
         self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.hide()
 
-        self.device_box = QComboBox()
-        auto_device = resolve_device("auto").device
-        self.device_box.addItem(f"Auto ({DEVICE_NAMES[auto_device]})", "auto")
-        for device in available_devices():
-            self.device_box.addItem(DEVICE_NAMES[device], device)
-        self.precision_box = QComboBox()
-        self.device_box.currentIndexChanged.connect(self._fill_precisions)
-        self._fill_precisions()
-        self.backend_box = QComboBox()
-        for backend, name in BACKEND_NAMES.items():
-            self.backend_box.addItem(name, backend)
-        self.backend_box.setToolTip(BACKEND_TIP)
-        self.int8_box = QCheckBox("int8: faster, slightly less accurate")
-        self.int8_box.setToolTip(INT8_TIP)
-        for signal in (self.device_box.activated, self.precision_box.activated, self.backend_box.activated,
-                       self.int8_box.clicked):
-            signal.connect(self._choice_edited)
+        self.choice_form = InferenceChoiceForm()
+        self.choice_form.choice_edited.connect(self.choice_changed)
+        form = self.choice_form
+        self.device_box, self.precision_box, self.backend_box, self.int8_box = (
+            form.device_box, form.precision_box, form.backend_box, form.int8_box
+        )
+        # A typed name outside the catalog is checked off the GUI thread (it needs timm); then `_after_check` runs.
+        self._name_check: Future | None = None
+        self._after_check: Callable[[], None] = lambda: None
+        name_checker().checked.connect(self._name_checked, Qt.ConnectionType.QueuedConnection)
 
         self.load_button = QPushButton("Load")
         self.load_button.setDefault(True)
@@ -229,11 +205,6 @@ class ModelPicker(QWidget):
         return table
 
     def _lay_out(self, file_button: QPushButton, bundle_button: QPushButton) -> None:
-        choices = QFormLayout()
-        choices.addRow("Device", self.device_box)
-        choices.addRow("Precision", self.precision_box)
-        choices.addRow("Inference", self.backend_box)
-        choices.addRow("", self.int8_box)
         files = QHBoxLayout()
         files.addWidget(file_button)
         files.addWidget(bundle_button)
@@ -259,7 +230,7 @@ class ModelPicker(QWidget):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.message_label)
         layout.addLayout(files)
-        layout.addLayout(choices)
+        layout.addWidget(self.choice_form)
 
     def sizeHint(self) -> QSize:
         return QSize(PICKER_WIDTH, super().sizeHint().height())
@@ -287,27 +258,24 @@ class ModelPicker(QWidget):
 
     @property
     def device(self) -> str:
-        return self.device_box.currentData()
+        return self.choice_form.device
 
     @property
     def precision(self) -> str:
-        return self.precision_box.currentData()
+        return self.choice_form.precision
 
     @property
     def choice(self) -> InferenceChoice:
-        return InferenceChoice(self.device, self.precision, self.backend_box.currentData(), self.int8_box.isChecked())
+        return self.choice_form.choice
 
     def set_choice(self, choice: InferenceChoice) -> None:
         """Restore a remembered choice; a device this computer lacks falls back to auto."""
-        self.device_box.setCurrentIndex(max(self.device_box.findData(choice.device), 0))
-        index = self.precision_box.findData(choice.precision)
-        if index >= 0:
-            self.precision_box.setCurrentIndex(index)
-        self.backend_box.setCurrentIndex(max(self.backend_box.findData(choice.backend), 0))
-        self.int8_box.setChecked(choice.int8)
+        self.choice_form.set_choice(choice)
 
-    def _choice_edited(self, *_args) -> None:
-        self.choice_changed.emit(self.choice)
+    def set_devices(self, devices: DeviceSupport) -> None:
+        """The devices the engine found (it imports torch, which knows them); `choice_changed` if the choice
+        shown so far cannot be had here."""
+        self.choice_form.set_devices(devices)
 
     def chosen_arch(self) -> str:
         """The typed or selected architecture; selecting a row fills the name field, so the field is the truth."""
@@ -327,14 +295,6 @@ class ModelPicker(QWidget):
             self.name_field.setText(current.data(ARCH_ROLE))
             self._show_message("")
 
-    def _fill_precisions(self) -> None:
-        previous = self.precision_box.currentData() or "fp32"
-        device = resolve_device("auto").device if self.device == "auto" else self.device
-        self.precision_box.clear()
-        for precision in supported_precisions(device):
-            self.precision_box.addItem(precision, precision)
-        self.precision_box.setCurrentIndex(max(self.precision_box.findData(previous), 0))
-
     # Loading
 
     def load_chosen(self) -> None:
@@ -342,10 +302,8 @@ class ModelPicker(QWidget):
         arch = self.chosen_arch()
         if not arch:
             self._show_message("Choose a model in the list or type a timm model name.")
-        elif not is_known_architecture(arch):
-            self._show_message(_unknown_name_message(arch))
         else:
-            self._request(spec_for_name(arch))
+            self._when_known(arch, lambda: self._request(spec_for_name(arch)))
 
     def choose_model_file(self) -> None:
         suffixes = " ".join(f"*{suffix}" for suffix in WEIGHTS_SUFFIXES)
@@ -372,10 +330,8 @@ class ModelPicker(QWidget):
                 f"{name} holds weights only: select the architecture it was trained for in the list "
                 "(or type its timm name), then load the file again."
             )
-        elif not is_known_architecture(arch):
-            self._show_message(_unknown_name_message(arch))
         else:
-            self._request(ModelSpec(arch, WeightsFile(path)))
+            self._when_known(arch, lambda: self._request(ModelSpec(arch, WeightsFile(path))))
 
     def load_bundle(self, path: str) -> None:
         if not is_bundle(path):
@@ -386,7 +342,29 @@ class ModelPicker(QWidget):
             return
         self._request(ModelSpec(source=Bundle(path)))
 
+    def _when_known(self, arch: str, then: Callable[[], None]) -> None:
+        """Run `then` if `arch` can be loaded, else say why inline; a newer check or request replaces this one."""
+        if find_entry(arch) is not None:  # the catalog's own names need no check (nor timm)
+            then()
+            return
+        self._name_check, self._after_check = name_checker().submit(arch), then
+
+    def _name_checked(self, check: Future) -> None:
+        if check is not self._name_check:
+            return  # superseded, or another picker's
+        self._name_check = None
+        try:
+            problem = check.result()
+        except Exception:  # noqa: BLE001 - let the engine try it: its load reports what is wrong
+            log.exception("Could not check the model name")
+            problem = ""
+        if problem:
+            self._show_message(problem)
+        else:
+            self._after_check()
+
     def _request(self, spec: ModelSpec) -> None:
+        self._name_check = None  # a name still being checked is no longer what the user asked for
         self._show_message("")
         self.load_requested.emit(spec, self.choice)
 
@@ -399,17 +377,3 @@ class ModelPicker(QWidget):
         """The inline message shown under the name field ("" when none)."""
         return self.message_label.text() if self.message_label.isVisibleTo(self) else ""
 
-
-def _unknown_name_message(arch: str) -> str:
-    import timm  # already imported by the engine; deferred so importing this module stays light
-
-    base = arch.split(".", 1)[0]
-    if arch.startswith(TORCHVISION_PREFIX):
-        return f"Unknown model '{arch}'. Of torchvision's models, only those in the list can be loaded."
-    if timm.is_model(base):
-        tags = ", ".join(name.split(".", 1)[1] for name in timm.list_pretrained(f"{base}.*")[:4])
-        hint = f"Its pretrained tags include {tags}." if tags else f"timm has no pretrained weights for {base}."
-        return f"timm has no pretrained weights called '{arch}'. {hint}"
-    close = suggest_architectures(base)
-    hint = f"Did you mean {', '.join(close)}?" if close else "Search the list, or check the name on the timm website."
-    return f"Unknown model '{arch}'. {hint}"

@@ -28,9 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.models import Bundle, ModelSpec
-from engine.my_models import MyModel, list_my_models
-from engine.training.run import models_dir
+from engine.my_models import MyModel, list_my_models, models_dir
+from engine.specs import Bundle, ModelSpec
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3  # the bundle's path; +2 is the catalog's architecture role

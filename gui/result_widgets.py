@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Slot
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
@@ -29,7 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.predict import ImageResult
+from engine.results import ImageResult
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_BARS = 5
 ERROR_COLOR = QColor("#c62828")
@@ -57,6 +59,8 @@ def short_error(result: ImageResult) -> str:
 
 def thumbnail_pixmap(thumbnail: np.ndarray) -> QPixmap:
     """An RGB uint8 HxWx3 array as a pixmap; the copy makes Qt own the pixels, not the numpy buffer."""
+    import numpy as np  # the engine imported it to make the thumbnail: only the window's start-up goes without it
+
     pixels = np.ascontiguousarray(thumbnail, dtype=np.uint8)
     height, width, _ = pixels.shape
     image = QImage(pixels.data, width, height, width * 3, QImage.Format.Format_RGB888).copy()

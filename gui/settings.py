@@ -6,10 +6,18 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from engine.builtin import builtin_model_spec
-from engine.devices import DEVICE_CHOICES, PRECISIONS
-from engine.models import Builtin, Bundle, Hub, ModelSpec, WeightsFile
-from engine.runtime import BACKENDS, InferenceChoice
+from engine.specs import (
+    BACKENDS,
+    DEVICE_CHOICES,
+    PRECISIONS,
+    Builtin,
+    Bundle,
+    Hub,
+    InferenceChoice,
+    ModelSpec,
+    WeightsFile,
+    builtin_model_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,7 @@ class AppSettings:
     model_path: str = ""  # the weights file or bundle, for "file" and "bundle"
     device: str = "auto"
     precision: str = "fp32"
-    backend: str = "auto"  # one of engine.runtime.BACKENDS
+    backend: str = "auto"  # one of engine.specs.BACKENDS
     int8: bool = False
     window_geometry: bytes = b""
     window_state: bytes = b""  # dock layout: whether the model picker is shown, and where

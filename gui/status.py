@@ -73,6 +73,10 @@ class ModelStatus(QWidget):
         self._set_device(device)
         self._set_state("loading…", "")
 
+    def show_device(self, device: str) -> None:
+        """The device of the model loading, once the engine says what it is (e.g. what "auto" is)."""
+        self._set_device(device)
+
     def show_progress(self, progress: LoadProgress) -> None:
         self._set_state(load_state_text(progress), progress.text)
 

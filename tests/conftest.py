@@ -36,6 +36,7 @@ def isolated_user_folders(tmp_path_factory, monkeypatch, shared_onnx_cache):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))  # logs
     monkeypatch.delenv("CLASSIFIER_STUDIO_DATA_DIR", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return home

@@ -23,3 +23,31 @@ def test_engine_runs_without_qt_installed_in_the_process():
         "assert not [m for m in sys.modules if m.startswith('PySide6')], 'engine imported Qt'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+
+def heavy_modules_imported_by(modules: tuple[str, ...]) -> list[str]:
+    """Which of torch, timm, ONNX Runtime, numpy and OpenCV a fresh interpreter has after importing `modules`."""
+    code = (
+        f"import sys, {', '.join(modules)};"
+        "print(' '.join(m for m in ('torch', 'timm', 'onnxruntime', 'numpy', 'cv2') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_what_the_window_imports_leaves_torch_to_the_engine_thread():
+    """The window's modules and the engine vocabulary they use import neither torch nor timm (seconds, which the
+    engine thread spends after the window shows: see tests/gui/test_start_up.py), nor numpy and OpenCV (a fifth
+    of the window's own start-up; the engine imports them when it first needs them)."""
+    window = (
+        "engine.specs", "engine.results", "engine.catalog", "engine.bundle", "engine.weights", "engine.my_models",
+        "engine.export", "engine.live.types", "engine.live.sources", "engine.live.capture", "engine.live.recording",
+        "gui.main_window", "gui.engine_worker", "gui.model_picker", "gui.settings", "gui.status", "gui.live_view",
+    )
+    assert heavy_modules_imported_by(window) == []
+
+
+def test_the_live_pipeline_the_window_makes_imports_no_torch():
+    """The GUI thread makes the live pipeline when the user starts a stream, maybe before torch is imported."""
+    assert set(heavy_modules_imported_by(("engine.live.pipeline",))).isdisjoint({"torch", "timm", "onnxruntime"})

@@ -1,67 +1,30 @@
 """Inference on the newest frame: mirror, region of interest, the still-image preprocessing, the model, and
 optional smoothing of the probabilities over time.
+
+torch is imported by the steps that need it, which run in the engine thread: the window makes the pipeline
+(when the user starts a stream) without importing torch.
 """
 from __future__ import annotations
 
 import math
 import os
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from engine.errors import UserFacingError
 from engine.events import EventSink, ignore_events
 from engine.live.capture import CaptureThread, LatestFrame, RollingRate, SourceStatus
 from engine.live.sources import Frame, FrameSource
-from engine.predict import Classifier, TopClass
-from engine.preprocess import Preprocessor
+from engine.live.types import MAX_SMOOTHING as MAX_SMOOTHING  # re-exported: the CLI's copy is checked against it
+from engine.live.types import LivePrediction, LiveSettings, LiveStats
+from engine.results import TopClass
 
-MAX_SMOOTHING = 0.95
+if TYPE_CHECKING:
+    import torch
 
-
-@dataclass(frozen=True)
-class LiveSettings:
-    topk: int = 5
-    smoothing: float = 0.0  # EMA weight of the past, 0 (off) … 0.95; probs = s*prev + (1-s)*new
-    roi: tuple[float, float, float, float] | None = None  # (x, y, w, h) as fractions of the frame; None = all
-    mirror: bool = False  # flip left-right (front cameras) before the ROI and the model
-
-    def __post_init__(self) -> None:
-        if self.topk < 1:
-            raise UserFacingError(f"Top-k must be at least 1 (got {self.topk}).", "Show at least one class.")
-        if not 0.0 <= self.smoothing <= MAX_SMOOTHING:
-            raise UserFacingError(f"Smoothing must be between 0 and {MAX_SMOOTHING} (got {self.smoothing:g}).",
-                                  "Use 0 for none; 0.5–0.8 steadies flickering predictions.")
-        if self.roi is not None:
-            x, y, w, h = self.roi
-            if not (0 <= x < 1 and 0 <= y < 1 and 0 < w and 0 < h and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9):
-                raise UserFacingError(f"The region of interest {self.roi} does not fit inside the frame.",
-                                      "Give x, y, width and height as fractions of the frame (0–1).")
-
-
-@dataclass(frozen=True)
-class LivePrediction:
-    frame_index: int
-    top: tuple[TopClass, ...]  # after smoothing
-    captured_at: float
-    shown_at: float  # perf_counter when the prediction was ready
-    latency_ms: float  # shown_at - captured_at
-    inference_fps: float  # rolling
-    capture_fps: float
-    dropped: int  # frames the model never saw (latest-frame-wins)
-
-
-@dataclass(frozen=True)
-class LiveStats:
-    state: str  # the source's SourceStatus state
-    frames_captured: int
-    frames_processed: int
-    dropped: int
-    capture_fps: float
-    inference_fps: float
-
+    from engine.predict import Classifier
+    from engine.preprocess import Preprocessor
 
 def live_inference_threads() -> int:
     """Threads the model may use while live: all cores but one, which capture and display need."""
@@ -92,6 +55,8 @@ class LivePipeline:
         """Starts the capture thread; it opens the source and reports how that went as SourceStatus events."""
         # torch's intra-op threads on every core starve capture and display: on 2 cores a step took ~800 ms
         # instead of ~64 ms. While live, the model leaves one core to them (torch's setting is per process).
+        import torch
+
         self._torch_threads_before = torch.get_num_threads()
         torch.set_num_threads(live_inference_threads())
         self.capture.start()
@@ -131,7 +96,9 @@ class LivePipeline:
 
     def stop(self) -> None:
         self.capture.stop()
-        if self._torch_threads_before:
+        if self._torch_threads_before:  # start() imported torch
+            import torch
+
             torch.set_num_threads(self._torch_threads_before)
             self._torch_threads_before = 0
 
@@ -187,7 +154,11 @@ def roi_box(width: int, height: int, roi: tuple[float, float, float, float]) -> 
 
 def frame_to_input(model: Classifier | Preprocessor, bgr: np.ndarray, settings: LiveSettings) -> torch.Tensor:
     """The frame as a batch of one model input: the same numbers the still-image path gives for these pixels."""
-    preprocessor = model.preprocessor if isinstance(model, Classifier) else model
+    import torch
+
+    from engine.preprocess import Preprocessor
+
+    preprocessor = model if isinstance(model, Preprocessor) else model.preprocessor
     batch = np.empty((1, 3, preprocessor.height, preprocessor.width), dtype=np.float32)
     preprocessor.fill_array(prepare_frame(bgr, settings), batch[0])
     return torch.from_numpy(batch)

@@ -12,12 +12,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import cv2
-
 from engine.errors import UserFacingError
 from engine.files import atomic_path, write_atomically, write_text_atomically
-from engine.live.pipeline import LivePrediction
-from engine.live.sources import Frame
+from engine.live.sources import Frame, opencv
+from engine.live.types import LivePrediction
 
 
 def save_snapshot(folder: str | os.PathLike, frame: Frame, prediction: LivePrediction | None,
@@ -31,7 +29,7 @@ def save_snapshot(folder: str | os.PathLike, frame: Frame, prediction: LivePredi
     while png.exists() or info.exists():  # the same frame saved twice in one millisecond keeps both
         copy += 1
         png, info = folder / f"{stem}-{copy}.png", folder / f"{stem}-{copy}.json"
-    ok, encoded = cv2.imencode(".png", frame.image)
+    ok, encoded = opencv().imencode(".png", frame.image)
     if not ok:
         raise UserFacingError("The snapshot could not be encoded as PNG.", "Try again with the next frame.")
     write_atomically(png, lambda tmp: tmp.write_bytes(encoded.tobytes()))

@@ -11,21 +11,16 @@ import re
 import sys
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-# FFmpeg's own console lines ("moov atom not found", "Connection refused") would print above our clear messages;
-# the variable is read when cv2 loads FFmpeg, so it is set before the import (a user's own setting wins).
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-import cv2  # noqa: E402
-import numpy as np
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 from engine.errors import UserFacingError
 
-# Our own messages say what went wrong; OpenCV's console warnings ("can't open camera by index") only add noise.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+if TYPE_CHECKING:
+    import cv2
+    import numpy as np
 
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts",
@@ -35,6 +30,23 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 STREAM_TIMEOUT_MS = 10_000  # how long a stream may take to connect or to send its next frame
 _FALLBACK_FPS = 30.0  # pacing for files that do not state a usable frame rate
 _MAX_LAG_S = 0.25  # a file read this far behind its clock restarts the clock instead of rushing to catch up
+_opencv: ModuleType | None = None  # cv2 once opencv() has imported it
+
+
+def opencv() -> ModuleType:
+    """cv2, quietened, imported on first use (with numpy it would take a fifth of the window's start-up).
+    The product's code gets cv2 from here, so whichever part uses it first sets it up."""
+    global _opencv
+    if _opencv is None:
+        # FFmpeg's own console lines ("moov atom not found", "Connection refused") would print above our clear
+        # messages; the variable is read when cv2 loads FFmpeg, so it is set before the import (a user's wins).
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        import cv2
+
+        # Our messages say what went wrong; OpenCV's warnings ("can't open camera by index") only add noise.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        _opencv = cv2
+    return _opencv
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class CameraSource(_OpenCVSource):
         device = Path(f"/dev/video{self.index}")
         if sys.platform.startswith("linux") and not device.exists():
             raise UserFacingError(f"No camera {self.index} was found.", _connect_hint())
+        cv2 = opencv()
         for backend in _camera_backends():
             capture = cv2.VideoCapture(self.index, backend)
             if capture.isOpened():
@@ -132,6 +145,7 @@ class CameraSource(_OpenCVSource):
         raise UserFacingError(message, _busy_hint(device))
 
     def _configure(self, capture: cv2.VideoCapture, backend: int) -> None:
+        cv2 = opencv()
         if self.width and self.height:
             if backend == cv2.CAP_V4L2:
                 # USB cameras send HD at full frame rate only as MJPG; the raw format would crawl at a few fps.
@@ -170,6 +184,7 @@ class VideoFileSource(_OpenCVSource):
         if not os.access(self.path, os.R_OK):
             raise UserFacingError(f"{label} cannot be read: permission denied.",
                                   "Give your user read access to the file and try again.")
+        cv2 = opencv()
         if not self._keep_open(cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)):
             raise UserFacingError(f"{label} is not a video Classifier Studio can play (it could not be decoded).",
                                   "Use an MP4, AVI, MKV or WebM video, or convert the file to one of them.")
@@ -188,7 +203,7 @@ class VideoFileSource(_OpenCVSource):
 
     def _rewind(self) -> bool:
         assert self._capture is not None
-        if self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
+        if self._capture.set(opencv().CAP_PROP_POS_FRAMES, 0):
             return True
         self.close()  # a container that cannot seek: start it again from scratch
         try:
@@ -223,6 +238,7 @@ class StreamSource(_OpenCVSource):
     def open(self) -> None:
         if self._capture is not None:
             return
+        cv2 = opencv()
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
         try:
             capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
@@ -254,7 +270,9 @@ def open_source(text: str, loop: bool = False) -> FrameSource:
         return CameraSource(int(text))
     scheme = urllib.parse.urlsplit(text).scheme.lower()
     if scheme == "file":
-        return VideoFileSource(urllib.request.url2pathname(urllib.parse.urlsplit(text).path), loop)
+        from urllib.request import url2pathname  # deferred: it imports http and ssl, a tenth of the window's start-up
+
+        return VideoFileSource(url2pathname(urllib.parse.urlsplit(text).path), loop)
     if scheme in STREAM_SCHEMES and "://" in text:
         return StreamSource(text)
     path = Path(text).expanduser()
@@ -311,6 +329,7 @@ def _read_sys(path: Path) -> str:
 
 
 def _camera_backends() -> tuple[int, ...]:
+    cv2 = opencv()
     if sys.platform.startswith("win"):
         return cv2.CAP_MSMF, cv2.CAP_DSHOW  # DirectShow still works for cameras whose MSMF driver does not
     if sys.platform == "darwin":
@@ -336,7 +355,7 @@ def _busy_hint(device: Path) -> str:
 def _read(capture: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
     try:
         ok, image = capture.read()
-    except cv2.error:
+    except opencv().error:
         return False, None
     return (ok and image is not None and image.size > 0), image
 

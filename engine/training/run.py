@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import UserFacingError
 from engine.files import write_text_atomically
+from engine.my_models import models_dir as models_dir  # re-exported: training saves its models there
 from engine.paths import user_data_dir
 from engine.training.dataset import DatasetScan, LabeledImage, stratified_split
 from engine.training.plan import TrainPlan
@@ -59,11 +60,6 @@ class Run:
 
 def runs_dir() -> Path:
     return user_data_dir() / "runs"
-
-
-def models_dir() -> Path:
-    """Where finished models go by default; the model picker lists them under "My models"."""
-    return user_data_dir() / "models"
 
 
 def create_run(plan: TrainPlan, scan: DatasetScan, parent: Path | None = None) -> Run:

@@ -19,9 +19,10 @@ from safetensors.torch import save as safetensors_bytes
 
 from engine.builtin import BUILTIN_NAME
 from engine.catalog import DEFAULT_ARCH, catalog
+from engine.devices import available_devices, device_support
 from engine.models import Bundle, ModelSpec, RandomInit
-from engine.runtime import InferenceChoice
-from gui.main_window import MainWindow
+from engine.specs import InferenceChoice
+from gui.main_window import MainWindow, device_text
 from gui.settings import (
     MAX_RECENT_FOLDERS,
     AppSettings,
@@ -150,6 +151,27 @@ def test_a_remembered_model_that_cannot_be_had_falls_back_to_the_built_in_one(op
     message = window.banner.message_label.text()
     assert "resnet50.a1_in1k could not be loaded" in message and "built-in model instead" in message
     assert window.banner.action_button.text() == "Open model file…"
+
+
+def test_a_remembered_gpu_this_computer_lacks_falls_back_to_auto(open_window, qtbot, tiny_bundle):
+    """The start-up load is sent before torch knows the devices; once the engine lists them, the picker falls back
+    to auto and the model loads there, with no error for the user."""
+    missing = next(device for device in ("cuda", "mps") if device not in available_devices())
+    settings = AppSettings(model_source="bundle", model_path=str(tiny_bundle), device=missing, backend="pytorch")
+    window = open_window(autoload=True, settings=settings)
+    qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
+    assert window.model_status.model_label.text() == tiny_bundle.name
+    assert window.picker.device == "auto" and missing not in window.picker.choice_form.devices.devices
+    assert window.model_status.device_label.text() == f"{device_support().description('auto', 'fp32')} · PyTorch"
+    assert not window.banner.isVisible()
+
+
+def test_the_loading_line_names_the_device_without_torch_until_the_engine_has_listed_them():
+    assert device_text(InferenceChoice("auto", "fp32"), None) == "Auto · fp32"
+    assert device_text(InferenceChoice("cuda", "fp16"), None) == "CUDA · fp16"
+    devices = device_support()
+    assert device_text(InferenceChoice("auto", "fp32"), devices) == devices.description("auto", "fp32")
+    assert device_text(InferenceChoice("cpu", "bf16"), devices) == "CPU · bf16"
 
 
 def test_choosing_a_hub_model_offline_says_so_and_offers_a_file(open_window, qtbot):

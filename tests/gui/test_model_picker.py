@@ -11,12 +11,13 @@ from PySide6.QtCore import QPoint, Qt
 from safetensors.torch import save_file
 
 from engine.catalog import catalog
-from engine.devices import available_devices, supported_precisions
+from engine.devices import available_devices, device_support, supported_precisions
 from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architecture
 from engine.paths import DATA_DIR_ENV
-from engine.runtime import InferenceChoice
+from engine.specs import DeviceSupport, InferenceChoice
 from engine.training.run import models_dir
 from gui.engine_worker import ModelInfo
+from gui.inference_form import DEVICE_NAMES
 from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
 from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
 from tests.conftest import TINY_ARCH, make_bundle
@@ -110,6 +111,8 @@ def test_an_unknown_typed_name_shows_an_inline_message_and_loads_nothing(picker,
     qtbot.keyClicks(picker.name_field, "resnet5O")
     with qtbot.assertNotEmitted(picker.load_requested):
         qtbot.keyClick(picker.name_field, Qt.Key.Key_Return)
+        # Names outside the catalog are checked off the GUI thread (only timm knows them all).
+        qtbot.waitUntil(lambda: picker.message != "", timeout=WAIT_MS)
     assert "Unknown model 'resnet5O'" in picker.message
     assert "Did you mean" in picker.message
 
@@ -135,7 +138,12 @@ def test_double_clicking_a_row_loads_that_model(picker, qtbot):
     assert requested.args[0] == ModelSpec(arch, Hub())
 
 
+def device_list(picker: ModelPicker) -> list[str]:
+    return [picker.device_box.itemData(i) for i in range(picker.device_box.count())]
+
+
 def test_device_choice_limits_precisions(picker):
+    picker.set_devices(device_support())  # as the engine reports them, once it has imported torch
     assert picker.device_box.itemData(0) == "auto"
     assert [picker.device_box.itemData(i) for i in range(1, picker.device_box.count())] == available_devices()
     picker.precision_box.setCurrentIndex(picker.precision_box.findData("fp32"))
@@ -144,6 +152,44 @@ def test_device_choice_limits_precisions(picker):
         shown = [picker.precision_box.itemData(i) for i in range(picker.precision_box.count())]
         assert shown == supported_precisions(device)
         assert picker.precision == "fp32"  # kept: every device supports it
+
+
+def test_before_the_engine_lists_the_devices_auto_cpu_and_a_remembered_gpu_are_offered(picker, qtbot):
+    """The window shows before torch is imported, so before anyone knows the GPUs: a remembered GPU stays chosen
+    (and its precision), and once the engine has looked, a GPU that is not there falls back to auto, once."""
+    assert device_list(picker) == ["auto", "cpu"]
+    assert picker.device_box.itemText(0) == "Auto"
+    picker.set_choice(InferenceChoice("cuda", "fp16", "pytorch"))
+    assert device_list(picker) == ["auto", "cpu", "cuda"]
+    assert picker.choice == InferenceChoice("cuda", "fp16", "pytorch")
+
+    found = device_support()
+    changes = []
+    picker.choice_changed.connect(changes.append)
+    picker.set_devices(found)
+    assert device_list(picker) == ["auto", *found.devices]
+    assert picker.device_box.itemText(0) == f"Auto ({DEVICE_NAMES[found.auto]})"
+    if "cuda" in found.devices:
+        assert picker.device == "cuda" and not changes
+    else:  # the window reloads the model on the device there is
+        assert picker.device == "auto"
+        assert picker.precision == ("fp16" if "fp16" in found.precisions[found.auto] else "fp32")
+        assert changes == [picker.choice]
+
+
+def test_a_remembered_gpu_stays_chosen_where_the_engine_finds_one(picker, qtbot):
+    """On a CUDA machine (its report written out, as the engine's device_support gives it there) the remembered
+    GPU stays chosen; a precision it lacks falls back to fp32, which the window reloads with."""
+    picker.set_choice(InferenceChoice("cuda", "bf16"))
+    cuda_machine = DeviceSupport(("cuda", "cpu"), "cuda", {"cuda": ("fp32", "fp16"), "cpu": ("fp32", "bf16")},
+                                 {"cuda": "CUDA (NVIDIA H100)", "cpu": "CPU"})
+    with qtbot.waitSignal(picker.choice_changed, timeout=WAIT_MS) as changed:  # this GPU has no bf16
+        picker.set_devices(cuda_machine)
+    assert changed.args == [InferenceChoice("cuda", "fp32")]
+    assert device_list(picker) == ["auto", "cuda", "cpu"] and picker.device_box.itemText(0) == "Auto (CUDA GPU)"
+    assert [picker.precision_box.itemData(i) for i in range(picker.precision_box.count())] == ["fp32", "fp16"]
+    with qtbot.assertNotEmitted(picker.choice_changed):
+        picker.set_devices(cuda_machine)  # nothing changes: nothing to reload
 
 
 def test_a_plain_weights_file_needs_an_architecture(picker, plain_weights, qtbot):
