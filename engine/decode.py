@@ -41,16 +41,19 @@ class ImageDecodeError(UserFacingError):
         self.path = path  # the file involved, or None for in-memory data
 
 
-def decode_image(source: str | os.PathLike | bytes) -> Image.Image:
+def decode_image(source: str | os.PathLike | bytes, min_size: int = 0) -> Image.Image:
     """Decode a file path (or raw encoded bytes, e.g. from the clipboard) into an RGB PIL image, EXIF orientation applied.
 
     GIF, TIFF and other multi-frame files give their first frame. Raises ImageDecodeError for anything that
     is not a readable image within Pillow's Image.MAX_IMAGE_PIXELS limit; never any other exception.
+    `min_size` is the shortest side the caller will resize to: a JPEG at least four times larger is then decoded
+    at 1/2, 1/4 or 1/8 scale (JPEG's own DCT scaling: a 12-megapixel photo decodes ~8x faster), never below
+    twice `min_size`, so the caller's resize still averages over many pixels.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageDecodeError("The image data is empty.", "Copy the image again and retry.")
-        return _decode_stream(io.BytesIO(source), "The image data", suffix="", path=None)
+        return _decode_stream(io.BytesIO(source), "The image data", suffix="", path=None, min_size=min_size)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"decode_image takes a path or bytes, not {type(source).__name__}")
 
@@ -82,7 +85,7 @@ def decode_image(source: str | os.PathLike | bytes) -> Image.Image:
             raise ImageDecodeError(f"{label} is empty (0 bytes).",
                                    "The file was probably cut off by an interrupted download or copy; "
                                    "copy it again from the original.", path)
-        return _decode_stream(file, label, suffix, path)
+        return _decode_stream(file, label, suffix, path, min_size)
 
 
 def pil_to_rgb(image: Image.Image) -> Image.Image:
@@ -101,12 +104,14 @@ def pil_to_rgb(image: Image.Image) -> Image.Image:
         raise _translate(exc, "The image", suffix="", path=None) from exc
 
 
-def _decode_stream(file: IO[bytes], label: str, suffix: str, path: str | None) -> Image.Image:
+def _decode_stream(file: IO[bytes], label: str, suffix: str, path: str | None, min_size: int = 0) -> Image.Image:
     try:
         with Image.open(file) as opened:
             # Between 1x and 2x the limit Pillow only warns. Silencing that with catch_warnings would swap
             # process-wide state (not thread-safe before Python 3.14), so we refuse by size ourselves instead.
             _refuse_if_too_large(opened.size[0] * opened.size[1], label, path)
+            if min_size and opened.format == "JPEG":
+                opened.draft(None, (2 * min_size, 2 * min_size))  # both sides stay >= 2 * min_size
             opened.load()  # decoding is lazy; force it here so truncation and corruption surface inside the guard
             return _to_rgb(_upright(opened))
     except ImageDecodeError:

@@ -62,7 +62,7 @@ class Classifier:
         """Classify one encoded image held in memory (e.g. pasted from the clipboard)."""
         started = time.perf_counter()
         try:
-            image = decode_image(data)
+            image = decode_image(data, self.preprocessor.decode_size)
         except UserFacingError as exc:
             return ImageResult(name, error=str(exc))
         top = self.predict_images([image], topk)[0]
@@ -100,7 +100,7 @@ class Classifier:
         for slot, path in enumerate(paths):
             started = time.perf_counter()
             try:
-                image = decode_image(path)
+                image = decode_image(path, self.preprocessor.decode_size)
                 self.preprocessor.fill(image, buffer[len(prepared)])
             except UserFacingError as exc:
                 results[slot] = ImageResult(path, error=str(exc))
@@ -160,7 +160,7 @@ def calibration_images(
         if len(images) == limit:
             break
         try:
-            image = decode_image(path)
+            image = decode_image(path, preprocessor.decode_size)
         except UserFacingError:
             continue
         out = np.empty(preprocessor.config.input_size, dtype=np.float32)

@@ -35,6 +35,12 @@ class Preprocessor:
         self._mean = np.asarray(config.mean, dtype=np.float32).reshape(3, 1, 1)
         self._std = np.asarray(config.std, dtype=np.float32).reshape(3, 1, 1)
 
+    @property
+    def decode_size(self) -> int:
+        """The largest side the resize step produces: what decode_image's `min_size` needs for this model."""
+        pct = self.config.crop_pct
+        return max(math.floor(self.height / pct), math.floor(self.width / pct))
+
     def crop(self, image: Image.Image) -> Image.Image:
         """Resize and crop an RGB image to the model's input size (the geometric half of the transform)."""
         pct = self.config.crop_pct

@@ -60,6 +60,9 @@ class LabeledImageDataset(torch.utils.data.Dataset):
     def __init__(self, items: Sequence[LabeledImage], transform: Callable[[Image.Image], torch.Tensor]) -> None:
         self.items = list(items)
         self.transform = transform
+        # Decoded as the classify path decodes for the same Preprocessor (large JPEGs at a reduced scale), so
+        # validation accuracy is what classification will see; augmenting transforms get full-size images.
+        self.min_size = transform.decode_size if isinstance(transform, Preprocessor) else 0
 
     def __len__(self) -> int:
         return len(self.items)
@@ -68,7 +71,7 @@ class LabeledImageDataset(torch.utils.data.Dataset):
         for attempt in range(len(self.items)):
             item = self.items[(index + attempt) % len(self.items)]
             try:
-                image = decode_image(item.path)
+                image = decode_image(item.path, self.min_size)
             except ImageDecodeError:
                 continue  # changed or deleted after the scan; the next image stands in
             return self.transform(image), item.label

@@ -131,3 +131,25 @@ def test_torchvision_alexnet_is_offered(tmp_path):
     loaded = load_model(ModelSpec("torchvision/alexnet", RandomInit()))
     assert loaded.num_classes == 1000 and loaded.labels[281] == "tabby, tabby cat"
     assert loaded.data_config.input_size == (3, 224, 224)
+
+
+def test_a_camera_sized_photo_is_decoded_small_and_classified_as_at_full_size(tmp_path, photo_arrays):
+    """A 12-megapixel JPEG decodes at a reduced scale (several times faster) and gets the same answer."""
+    from engine.builtin import builtin_model_spec
+    from engine.decode import decode_image
+
+    big = tmp_path / "camera.jpg"
+    Image.fromarray(photo_arrays["chelsea"]).resize((4000, 2660), Image.Resampling.BICUBIC).save(big, quality=92)
+    classifier = Classifier(load_model(builtin_model_spec(), device="cpu"))
+    size = classifier.preprocessor.decode_size
+    assert size == 256  # 224 / 0.875
+
+    drafted = decode_image(big, min_size=size)
+    assert min(drafted.size) >= 2 * size and drafted.size == (1000, 665)  # 1/4 scale: DCT scaling
+    assert decode_image(big).size == (4000, 2660)
+
+    got = classifier.classify_files([big])[0].top
+    full = classifier.predict_images([decode_image(big)])[0]
+    assert got[0].index == full[0].index
+    assert max(abs(a.prob - b.prob) for a, b in zip(got, full)) < 0.03
+    assert [t.index for t in got[:3]] == [t.index for t in full[:3]]

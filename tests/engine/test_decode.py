@@ -339,3 +339,21 @@ def test_concurrent_decodes_match_serial(tmp_path: Path) -> None:
     for index, result in enumerate(results):
         expected = serial[index % len(paths)]
         assert result == expected if isinstance(expected, str) else np.array_equal(result, expected)
+
+
+def test_min_size_only_shrinks_large_jpegs_and_keeps_them_upright(tmp_path):
+    pixels = np.zeros((1200, 1600, 3), np.uint8)
+    pixels[:600] = (255, 0, 0)  # red top half: where "up" is
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: rotate 90° clockwise to view
+    Image.fromarray(np.rot90(pixels, 1)).save(turned, quality=95, exif=exif)
+    upright = decode_image(turned, min_size=256)
+    assert upright.size == (800, 600)  # 1/2 scale, then turned upright
+    top, bottom = np.asarray(upright)[10, 400], np.asarray(upright)[590, 400]
+    assert top[0] > 200 and bottom[0] < 50
+
+    png = tmp_path / "same.png"
+    Image.fromarray(pixels).save(png)
+    assert decode_image(png, min_size=256).size == (1600, 1200)  # only JPEG has cheap scaled decoding
+    assert decode_image(turned, min_size=700).size == (1600, 1200)  # 1/2 scale would go below 2 x 700
