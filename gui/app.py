@@ -21,6 +21,7 @@ NO_DISPLAY_MESSAGE = (
     "use the command line instead: `python main.py classify PHOTO`, or see `python main.py --help`."
 )
 LOG_FILE_NAME = "classifier-studio.log"
+LOG_HANDLER_NAME = "classifier-studio-log"  # how log_file() tells our handler from others (e.g. pytest's)
 DESKTOP_FILE_NAME = "classifier-studio"  # resources/classifier-studio.desktop
 GC_INTERVAL_MS = 500
 
@@ -109,6 +110,14 @@ def _collect_by_thresholds() -> None:
         gc.collect(generation)
 
 
+def log_file() -> Path | None:
+    """The file the app's log is written to, if it has one (the command line and tests may not)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == LOG_HANDLER_NAME and isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
 def _log_to_file(folder: Path) -> None:
     """Warnings and tracebacks go to a rotating log file the error banner points to (unless logging is set up)."""
     root = logging.getLogger()
@@ -125,4 +134,5 @@ def _log_to_file(folder: Path) -> None:
         log.warning("Cannot write the log file in %s (%s); logging to the terminal only", folder, exc)
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(LOG_HANDLER_NAME)
     root.addHandler(handler)

@@ -32,6 +32,7 @@ from engine.specs import (
     ModelSpec,
     builtin_model_spec,
 )
+from gui.app import log_file
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
 from gui.live_view import LiveView
@@ -49,12 +50,6 @@ def spec_name(spec: ModelSpec) -> str:
     if isinstance(spec.source, Builtin):
         return BUILTIN_NAME
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
-
-
-def log_file() -> Path | None:
-    """The file the log is written to, if any (gui.app sets it up; tests and the command line may not)."""
-    files = [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
-    return Path(files[0]) if files else None
 
 
 def app_version() -> str:

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.paths import user_data_dir, user_log_dir
-from gui.app import LOG_FILE_NAME
+from gui.app import LOG_FILE_NAME, LOG_HANDLER_NAME
 from tests.gui.test_main_window import menu_actions
 
 
@@ -42,6 +42,7 @@ def log_file_handler():
     folder = user_log_dir()
     folder.mkdir(parents=True)
     handler = RotatingFileHandler(folder / LOG_FILE_NAME, encoding="utf-8")
+    handler.set_name(LOG_HANDLER_NAME)
     logging.getLogger().addHandler(handler)
     logging.getLogger("gui").warning("a line for the log")
     yield Path(handler.baseFilename)
