@@ -34,12 +34,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle
-from engine.catalog import BUILTIN_TAG, CatalogEntry, catalog, find_entry
+from engine.catalog import BUILTIN_TAG, CatalogEntry, architecture_problem, catalog, find_entry
 from engine.specs import Bundle, DeviceSupport, InferenceChoice, ModelSpec, WeightsFile, spec_for_name
 from engine.weights import WEIGHTS_SUFFIXES
+from gui.background import background_calls
 from gui.inference_form import InferenceChoiceForm
 from gui.my_models_view import NO_PARENT, SORT_ROLE, MyModelsPage, sortable_table
-from gui.name_check import name_checker
 
 log = logging.getLogger(__name__)
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
@@ -180,7 +180,7 @@ class ModelPicker(QWidget):
         # A typed name outside the catalog is checked off the GUI thread (it needs timm); then `_after_check` runs.
         self._name_check: Future | None = None
         self._after_check: Callable[[], None] = lambda: None
-        name_checker().checked.connect(self._name_checked, Qt.ConnectionType.QueuedConnection)
+        background_calls("name-check").done.connect(self._name_checked, Qt.ConnectionType.QueuedConnection)
 
         self.load_button = QPushButton("Load")
         self.load_button.setDefault(True)
@@ -347,7 +347,9 @@ class ModelPicker(QWidget):
         if find_entry(arch) is not None:  # the catalog's own names need no check (nor timm)
             then()
             return
-        self._name_check, self._after_check = name_checker().submit(arch), then
+        # Checking a name outside the catalog needs timm, which the GUI thread never imports.
+        self._name_check = background_calls("name-check").submit(architecture_problem, arch)
+        self._after_check = then
 
     def _name_checked(self, check: Future) -> None:
         if check is not self._name_check:

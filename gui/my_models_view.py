@@ -3,7 +3,7 @@ thread, to load or to show in the file manager. Also the sortable-table helpers 
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from engine.my_models import MyModel, list_my_models, models_dir
 from engine.specs import Bundle, ModelSpec
+from gui.background import BackgroundCalls, background_calls
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3  # the bundle's path; +2 is the catalog's architecture role
@@ -119,36 +120,10 @@ def my_model_tooltip(model: MyModel) -> str:
     return "\n".join(lines)
 
 
-class _FolderLister(QObject):
-    """Lists models folders on one worker thread and announces each finished listing with `finished(future)`.
-
-    Listing reads one small file per bundle: ~0.4 ms each here, more on slow or network disks, so it runs off the
-    GUI thread (one thread: listings are rare and short). Pages connect to `finished` queued, so they handle it on
-    the GUI thread and no Qt object is touched from the worker. There is one lister for the whole app, living as
-    long as it, so a page closed mid-listing leaves nothing for the worker to emit into: Qt drops its connection.
-    """
-
-    finished = Signal(object)  # the concurrent.futures.Future of a list_my_models call
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="my-models")
-
-    def submit(self, folder: Path) -> Future:
-        future = self._executor.submit(list_my_models, folder)
-        future.add_done_callback(self.finished.emit)  # on the worker, or here at once if it is already done
-        return future
-
-
-_lister: _FolderLister | None = None
-
-
-def folder_lister() -> _FolderLister:
-    """The app's one lister, made on first use (on the GUI thread, where pages are made)."""
-    global _lister
-    if _lister is None:
-        _lister = _FolderLister()
-    return _lister
+def folder_lister() -> BackgroundCalls:
+    """Lists models folders off the GUI thread: listing reads one small file per bundle (~0.4 ms each here, more
+    on slow or network disks). One thread: listings are rare and short."""
+    return background_calls("my-models")
 
 
 class MyModelsPage(QWidget):
@@ -164,7 +139,7 @@ class MyModelsPage(QWidget):
         self._listing: Future | None = None
         self._list_again = False
         # Queued even when the listing is already done at submit(): the result must never arrive inside refresh().
-        folder_lister().finished.connect(self._listing_finished, Qt.ConnectionType.QueuedConnection)
+        folder_lister().done.connect(self._listing_finished, Qt.ConnectionType.QueuedConnection)
 
         self.table_model = MyModelsTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -207,7 +182,7 @@ class MyModelsPage(QWidget):
         if self._listing is not None:
             self._list_again = True  # the folder may have changed since the running listing looked
             return
-        self._listing = folder_lister().submit(models_dir())
+        self._listing = folder_lister().submit(list_my_models, models_dir())
 
     def _listing_finished(self, listing: Future) -> None:
         if listing is not self._listing:
