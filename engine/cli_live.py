@@ -23,6 +23,7 @@ from engine.cli import (
 )
 from engine.errors import UserFacingError
 from engine.events import CancelToken, Event
+from engine.live.types import MAX_SMOOTHING
 
 if TYPE_CHECKING:
     from engine.live.pipeline import LivePrediction, LiveSettings
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from engine.predict import Classifier
 
 DEFAULT_LIVE_TOPK = 1  # one line per frame reads best; --topk adds classes to the same line
-MAX_SMOOTHING = 0.95  # a copy of engine.live.pipeline's limit (that module imports torch, --help must not wait)
 STEP_TIMEOUT_S = 0.1  # how often the loop looks up from waiting for a frame (Ctrl+C, end of file)
 
 

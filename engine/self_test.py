@@ -271,10 +271,12 @@ def _classify_photo(classifier: Classifier, photo: Path) -> tuple[TopClass, ...]
 
 
 def _write_photo_video(photo: Path, target: Path) -> Path:
-    import cv2
     import numpy as np
 
     from engine.decode import decode_image
+    from engine.live.sources import opencv
+
+    cv2 = opencv()
 
     bgr = np.ascontiguousarray(np.asarray(decode_image(photo))[..., ::-1])
     height, width = bgr.shape[:2]

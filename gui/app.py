@@ -24,6 +24,7 @@ LOG_FILE_NAME = "classifier-studio.log"
 LOG_HANDLER_NAME = "classifier-studio-log"  # how log_file() tells our handler from others (e.g. pytest's)
 DESKTOP_FILE_NAME = "classifier-studio"  # resources/classifier-studio.desktop
 GC_INTERVAL_MS = 500
+APP_LOGGERS = ("gui", "engine")
 
 
 def display_available() -> bool:
@@ -123,7 +124,10 @@ def _log_to_file(folder: Path) -> None:
     root = logging.getLogger()
     if root.handlers:
         return
-    root.setLevel(logging.INFO)
+    # The app's own progress at INFO; libraries only from WARNING (the ONNX exporter alone logs hundreds of lines).
+    root.setLevel(logging.WARNING)
+    for ours in APP_LOGGERS:
+        logging.getLogger(ours).setLevel(logging.INFO)
     stderr = logging.StreamHandler()
     stderr.setLevel(logging.WARNING)
     root.addHandler(stderr)

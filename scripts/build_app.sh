@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DIST_DIR=${DIST_DIR:-dist}
 WORK_DIR=${WORK_DIR:-build}
-WINDOW_TIMEOUT_S=60
 MODEL_TIMEOUT_S=300
 
 if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
@@ -46,23 +45,27 @@ run_sandboxed "$app" --self-test
 
 log_file="$sandbox/state/Classifier Studio/classifier-studio.log"
 now() { date +%s.%N; }
+show_log() {
+  echo "The app's log ends:" >&2; tail -n 40 "$log_file" >&2 2>/dev/null || echo "  (no log written)" >&2
+  echo "The app printed:" >&2; tail -n 40 "$sandbox/app-output.txt" >&2
+}
 # Starts the app, waits for its log to say the window is shown and the first model is ready, then closes it.
 time_start_up() {
   local label=$1 launched seen_window="" seen_model="" deadline
   rm -f "$log_file"
   launched=$(now)
-  run_sandboxed "$app" >/dev/null 2>&1 &
+  run_sandboxed "$app" >"$sandbox/app-output.txt" 2>&1 &
   app_pid=$!
-  deadline=$(awk -v t="$launched" -v s="$MODEL_TIMEOUT_S" 'BEGIN { print t + s }')
+  deadline=$(awk -v t="$launched" -v s="$MODEL_TIMEOUT_S" 'BEGIN { printf "%.3f", t + s }')  # not print: %.6g
   while [ -z "$seen_model" ]; do
     if [ -z "$seen_window" ] && grep -q "Window shown" "$log_file" 2>/dev/null; then seen_window=$(now); fi
     if grep -q "First model ready" "$log_file" 2>/dev/null; then
       seen_model=$(now)
       [ -n "$seen_window" ] || seen_window=$seen_model
     fi
-    if ! kill -0 "$app_pid" 2>/dev/null; then echo "The app quit during start-up ($label)" >&2; return 1; fi
+    if ! kill -0 "$app_pid" 2>/dev/null; then echo "The app quit during start-up ($label)" >&2; show_log; return 1; fi
     if awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }'; then
-      echo "No model ready after ${MODEL_TIMEOUT_S} s ($label)" >&2; return 1
+      echo "No model ready after ${MODEL_TIMEOUT_S} s ($label)" >&2; show_log; return 1
     fi
     sleep 0.02
   done

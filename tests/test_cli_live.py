@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli, cli_live
+from engine import cli
 from engine.cli_live import SourceReporter
-from engine.live import pipeline
 from engine.live.capture import SourceStatus
 from tests.test_cli import HANG_GUARD_S, REPO, isolated_bug_log, run_cli  # noqa: F401 (an autouse fixture)
 from tests.video_files import COLOR_LABELS, COLORS, color_classifier, write_color_video
@@ -138,7 +137,3 @@ def test_a_camera_that_drops_out_is_reported_as_reconnecting_and_back(capsys):
         show(event)
 
     assert capsys.readouterr().err.splitlines() == [f"reconnecting: {lost}", "Reconnected to Camera 0."]
-
-
-def test_copied_limits_match_the_engine():
-    assert cli_live.MAX_SMOOTHING == pipeline.MAX_SMOOTHING

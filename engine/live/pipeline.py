@@ -16,7 +16,6 @@ import numpy as np
 from engine.events import EventSink, ignore_events
 from engine.live.capture import CaptureThread, LatestFrame, RollingRate, SourceStatus
 from engine.live.sources import Frame, FrameSource
-from engine.live.types import MAX_SMOOTHING as MAX_SMOOTHING  # re-exported: the CLI's copy is checked against it
 from engine.live.types import LivePrediction, LiveSettings, LiveStats
 from engine.results import TopClass
 

@@ -2,6 +2,7 @@
 and where models and the log are kept."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -12,7 +13,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.paths import user_data_dir, user_log_dir
-from gui.app import LOG_FILE_NAME, LOG_HANDLER_NAME
+from gui.app import APP_LOGGERS, LOG_FILE_NAME, LOG_HANDLER_NAME, _log_to_file
 from tests.gui.test_main_window import menu_actions
 
 
@@ -89,3 +90,33 @@ def test_about_names_the_version_and_where_models_and_the_log_are(open_window, q
     menu_actions(window)["About Classifier Studio"].trigger()  # modal: returns once read_and_close closed it
     assert seen, "no About box appeared"
     assert "Classifier Studio" in seen[0] and str(user_data_dir()) in seen[0] and str(log_file_handler) in seen[0]
+
+
+@contextlib.contextmanager
+def bare_root_logger():
+    """The root logger as a fresh app process finds it: no handlers (pytest's own are put back afterwards)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers.clear()
+    try:
+        yield root
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name in APP_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_the_log_file_keeps_the_apps_progress_without_library_chatter(tmp_path):
+    with bare_root_logger() as root:
+        _log_to_file(tmp_path)
+        logging.getLogger("engine.onnx_cache").info("Exported resnet50 for ONNX Runtime")
+        logging.getLogger("onnxscript.optimizer").info("Skipping constant folding for node 'node_Shape_0'")
+        logging.getLogger("onnxscript.optimizer").warning("a warning from a library is kept")
+        for handler in root.handlers:
+            handler.flush()
+    text = (tmp_path / LOG_FILE_NAME).read_text(encoding="utf-8")
+    assert "Exported resnet50" in text and "a warning from a library is kept" in text
+    assert "constant folding" not in text
