@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,13 @@ import torch
 from PIL import Image
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, BundleInfo, is_bundle, read_bundle, save_bundle
+from engine.decode import decode_image
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Progress
 from engine.export import export_results
 from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile, load_model
 from engine.predict import Classifier, expand_paths
+from engine.runtime import PyTorchBackend
 from engine.preprocess import DataConfig
 from tests.conftest import make_bundle
 
@@ -84,6 +87,37 @@ def test_a_batch_with_bad_files_classifies_the_rest(tiny_bundle, photo_files, tm
             assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-5)
             assert result.ms > 0
     assert [e.done for e in events if isinstance(e, Progress)] == [3, 6, 7]
+
+
+class SlowBackend:
+    """A real backend that waits before reading its input, as a big model on a slow CPU would."""
+
+    def __init__(self, backend: PyTorchBackend) -> None:
+        self.backend, self.name, self.agreement = backend, "slow PyTorch", None
+
+    def logits(self, batch):
+        time.sleep(0.2)
+        return self.backend.logits(batch)
+
+
+def test_a_folder_classified_in_overlapping_batches_matches_one_image_at_a_time(tiny_bundle, photo_files, tmp_path):
+    """The next batch is prepared while the model runs on the current one: no row may land in the wrong result."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    paths = [*photo_files, broken, *reversed(photo_files), broken, *photo_files[:3]]
+    loaded = load_model(ModelSpec(source=Bundle(str(tiny_bundle))))
+    classifier = Classifier(loaded)
+    slow = Classifier(loaded, SlowBackend(PyTorchBackend(loaded)))  # the next batch is surely decoded meanwhile
+    results = slow.classify_files(paths, topk=3, batch_size=3, thumbnail_size=32)
+    assert [r.path for r in results] == [str(p) for p in paths]
+    for path, result in zip(paths, results):
+        if path == broken:
+            assert result.error and result.top == () and result.thumbnail is None
+            continue
+        alone = classifier.predict_images([decode_image(path, classifier.preprocessor.decode_size)], topk=3)[0]
+        assert [t.index for t in result.top] == [t.index for t in alone], path
+        assert [t.prob for t in result.top] == pytest.approx([t.prob for t in alone], abs=1e-5), path
+        assert result.thumbnail is not None and max(result.thumbnail.shape[:2]) == 32
 
 
 def test_cancel_stops_a_batch_between_images(tiny_bundle, photo_files):
