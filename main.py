@@ -1,10 +1,12 @@
-"""Classifier Studio's front door: no arguments opens the window, a subcommand runs the command line, and
-`--self-test` checks that this installation (or frozen build) works.
+"""Classifier Studio's front door: no arguments opens the window, image files or folders open it and classify
+them (what a file manager's "Open with" does), a subcommand runs the command line, and `--self-test` checks that
+this installation (or frozen build) works.
 
 Imports nothing heavy until it knows which path it takes, so `--help` answers at once.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -17,13 +19,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == SELF_TEST_FLAG:
         return self_test(argv[1:])
-    if not argv:
+    if not argv or opens_files(argv):
         from gui.app import run_gui
 
-        return run_gui(argv, LAUNCHED)
+        return run_gui([], LAUNCHED, open_paths=argv)
     from engine.cli import main as run_cli
 
     return run_cli(argv)
+
+
+def opens_files(argv: list[str]) -> bool:
+    """True when every argument is an existing file or folder and the first is not a subcommand's name."""
+    if any(arg.startswith("-") or not os.path.exists(arg) for arg in argv):
+        return False
+    from engine.cli import COMMANDS
+
+    return argv[0] not in {command.name for command in COMMANDS}
 
 
 def self_test(options: list[str]) -> int:

@@ -34,10 +34,11 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_gui(argv: list[str], launched: float | None = None) -> int:
+def run_gui(argv: list[str], launched: float | None = None, open_paths: list[str] | None = None) -> int:
     """Run the window until it closes and return the exit code; `argv` may hold Qt's own options (e.g. -platform).
 
     `launched` (time.perf_counter() at start-up) times the window's appearance and the first model's, in the log.
+    `open_paths` are image files or folders to classify once the first model is ready.
     """
     if not display_available():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
@@ -67,6 +68,8 @@ def run_gui(argv: list[str], launched: float | None = None) -> int:
     notifier.install()
     if launched is not None:
         _log_start_up_times(window, bridge, launched)
+    if open_paths:
+        window.open_paths(open_paths)
     try:
         window.show()
         return app.exec()

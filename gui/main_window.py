@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
         self._devices: DeviceSupport | None = None  # as the engine reports them, once it has imported torch
         self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
+        self._paths_to_open: list[str] = []  # files the app was started with, classified once a model is ready
         self.setWindowTitle(APP_TITLE)
 
         self.classify_view = ClassifyView(bridge)
@@ -303,6 +304,13 @@ class MainWindow(QMainWindow):
         if self._loading is not None:  # "Auto · fp32" becomes what auto is, e.g. "CPU · fp32"
             self.model_status.show_device(device_text(self._loading[1], devices))
 
+    def open_paths(self, paths: list[str]) -> None:
+        """Classify files or folders the app was opened with ("Open with" in a file manager), once a model is ready."""
+        if self._loaded is not None:
+            self.classify_view.add_paths(paths)
+        else:
+            self._paths_to_open.extend(paths)
+
     def _load_remembered_model(self) -> None:
         """Start-up: the remembered model, or on a first start the built-in one, which needs no network."""
         spec = self.settings.model_spec() or builtin_model_spec()
@@ -337,6 +345,9 @@ class MainWindow(QMainWindow):
         self.model_status.show_ready(info)
         self.setWindowTitle(f"{info.name} — {APP_TITLE}")
         log.info("Loaded %s on %s with %s in %.1f s", info.name, info.device, info.backend, info.load_seconds)
+        if self._paths_to_open:
+            paths, self._paths_to_open = self._paths_to_open, []
+            self.classify_view.add_paths(paths)
 
     def _on_load_failed(self, failure: Failure) -> None:
         if not self._is_current(failure.request_id) or self._loading is None:

@@ -24,7 +24,7 @@ resources="$app_dir/_internal/resources"  # the build's own copy; a checkout's r
 mkdir -p "$(dirname "$entry")" "$(dirname "$icon")"
 cp "$resources/icon.png" "$icon"
 # The entry as shipped, pointing at this build; quoted because the path may hold spaces.
-sed "s|^Exec=.*|Exec=\"$app_dir/ClassifierStudio\"|" "$resources/classifier-studio.desktop" > "$entry.tmp"
+sed "s|^Exec=ClassifierStudio|Exec=\"$app_dir/ClassifierStudio\"|" "$resources/classifier-studio.desktop" > "$entry.tmp"
 mv "$entry.tmp" "$entry"
 command -v update-desktop-database >/dev/null && update-desktop-database "$data_home/applications" || true
 echo "Classifier Studio is in the application menu: $entry"

@@ -361,3 +361,30 @@ def test_without_a_display_the_app_points_to_the_command_line():
     assert len(lines) == 1
     assert "no display" in lines[0] and "python main.py classify PHOTO" in lines[0] and "--help" in lines[0]
     assert done.stdout == ""
+
+
+def test_files_the_app_is_opened_with_are_classified_once_the_model_is_ready(open_window, qtbot, tiny_bundle,
+                                                                                photo_files):
+    """`ClassifierStudio a.jpg folder/` (a file manager's "Open with"): the window classifies them when it can."""
+    window = open_window()
+    window.open_paths([str(photo_files[0]), str(photo_files[0].parent)])
+    qtbot.wait(200)
+    assert window.classify_view.model.rowCount() == 0  # no model yet: they wait, rather than fail
+    load_and_wait(qtbot, window, ModelSpec(source=Bundle(str(tiny_bundle))))
+    table = window.classify_view.model
+    qtbot.waitUntil(lambda: table.rowCount() == 1 + len(photo_files), timeout=WAIT_MS)
+    assert all(result.error is None for result in table.results)
+    window.open_paths([str(photo_files[1])])  # a model is ready now: at once
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=WAIT_MS)
+
+
+def test_the_command_line_opens_the_window_for_existing_files_and_folders(tmp_path, photo_files, monkeypatch):
+    from main import opens_files
+
+    photo, folder = str(photo_files[0]), str(photo_files[0].parent)
+    assert opens_files([photo]) and opens_files([photo, folder])
+    assert not opens_files(["classify", photo])  # a subcommand
+    assert not opens_files([photo, "--json"]) and not opens_files([str(tmp_path / "missing.jpg")])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").write_text("a file named like a subcommand")
+    assert not opens_files(["models"])  # the subcommand wins
