@@ -25,8 +25,9 @@ from engine.runtime import InferenceBackend, PyTorchBackend
 
 DEFAULT_TOPK = 5
 DEFAULT_BATCH = 8
-# Threads that decode and preprocess the next batch while the model runs; the model takes the other cores.
-PREPARE_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))
+# Threads that decode and preprocess the next batch while the model runs. Two even on two cores: a file's
+# reading and the model's gaps between operators leave room (benchmarks/inference.py: +7-20 % over one).
+PREPARE_WORKERS = max(2, min(4, (os.cpu_count() or 2) // 2))
 
 
 class Classifier:
