@@ -27,8 +27,15 @@ echo "Built in $(( $(date +%s) - started )) s: $(du -sh "$app_dir" | cut -f1) in
 
 sandbox=$(mktemp -d)
 app_pid=""
+# The app runs in a background subshell: stop the app itself (the subshell's child), then the subshell.
+stop_app() {
+  pkill -TERM -P "$app_pid" 2>/dev/null || true
+  kill "$app_pid" 2>/dev/null || true
+  wait "$app_pid" 2>/dev/null || true
+  app_pid=""
+}
 cleanup() {
-  if [ -n "$app_pid" ]; then kill "$app_pid" 2>/dev/null || true; fi
+  if [ -n "$app_pid" ]; then stop_app; fi
   rm -rf "$sandbox"
 }
 trap cleanup EXIT
@@ -69,8 +76,7 @@ time_start_up() {
     fi
     sleep 0.02
   done
-  kill "$app_pid" && wait "$app_pid" 2>/dev/null || true
-  app_pid=""
+  stop_app
   awk -v l="$launched" -v w="$seen_window" -v m="$seen_model" -v label="$label" \
     'BEGIN { printf "Start-up, %s: window shown after %.2f s, first model ready after %.2f s\n", label, w - l, m - l }'
   grep -E "Window shown|First model ready" "$log_file" | sed 's/^/  the app logged: /'

@@ -49,6 +49,8 @@ def test_the_built_app_passes_its_self_test_and_starts(tmp_path):
         assert (app / "_internal" / "resources" / "classifier-studio.desktop").is_file()
         assert not (app / "_internal" / "triton").exists(), "torch.compile's triton is left out of the build"
         assert not list(app.glob("**/*.log")) and not list(app.glob("**/onnx-cache")), "nothing is written into the app"
+        still_running = subprocess.run(["pgrep", "-f", str(app)], capture_output=True, text=True, check=False)
+        assert still_running.stdout == "", "the script stops the apps it started"
         downloads_into_the_hf_cache(app / "ClassifierStudio", tmp_path)
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)  # several GB
