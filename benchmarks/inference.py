@@ -8,8 +8,11 @@ camera JPEGs (4000x3000) instead of web-sized ones.
 Both start from the same weights; the engine runs them on the backend `--backend` picks (auto: ONNX Runtime on
 the CPU, exported once and cached; pytorch: the same nn.Module as the plain script).
 
-    python benchmarks/inference.py [--models a,b] [--device cpu] [--backend auto|pytorch|onnxruntime] [--int8]
-                                   [--camera]
+    python benchmarks/inference.py [--models a,b] [--device cpu] [--precision fp32]
+                                   [--backend auto|pytorch|onnxruntime] [--int8] [--camera]
+
+On a GPU, `--device cuda --precision fp16` (or bf16) runs the engine in that precision against plain timm in
+fp32 eager mode on the same device.
 """
 from __future__ import annotations
 
@@ -80,9 +83,11 @@ def plain_timm(model: torch.nn.Module, transform, device: str):
     return run
 
 
-def bench_model(arch: str, paths: list[Path], device: str, repeats: int, backend: str, int8: bool) -> dict:
+def bench_model(
+    arch: str, paths: list[Path], device: str, precision: str, repeats: int, backend: str, int8: bool
+) -> dict:
     torch.manual_seed(0)  # the same weights every run, so the ONNX export is cached after the first
-    loaded = load_model(ModelSpec(arch, RandomInit()), device=device)
+    loaded = load_model(ModelSpec(arch, RandomInit()), device=device, precision=precision)
     started = time.perf_counter()
     runtime = create_backend(loaded, backend, int8)
     prepare_s = time.perf_counter() - started
@@ -92,7 +97,9 @@ def bench_model(arch: str, paths: list[Path], device: str, repeats: int, backend
         input_size=config.input_size, interpolation=config.interpolation, mean=config.mean, std=config.std,
         crop_pct=config.crop_pct, crop_mode=config.crop_mode,
     )
-    plain = plain_timm(loaded.model, transform, loaded.device.device)
+    torch.manual_seed(0)  # the plain script runs the same weights in fp32
+    plain_model = loaded.model if precision == "fp32" else load_model(ModelSpec(arch, RandomInit()), device=device).model
+    plain = plain_timm(plain_model, transform, loaded.device.device)
     one, eight = paths[:1], paths[:8]
     row = {"model": arch, "backend": runtime.name, "prepare_s": prepare_s}
     # Interleave the two paths so background load on the machine hits both alike.
@@ -105,10 +112,10 @@ def bench_model(arch: str, paths: list[Path], device: str, repeats: int, backend
     return row
 
 
-def bench_folder(arch: str, folder: list[Path], device: str, backend: str, int8: bool) -> dict:
+def bench_folder(arch: str, folder: list[Path], device: str, precision: str, backend: str, int8: bool) -> dict:
     """The engine's batch classification of a folder against the model alone on preprocessed batches of 8."""
     torch.manual_seed(0)
-    loaded = load_model(ModelSpec(arch, RandomInit()), device=device)
+    loaded = load_model(ModelSpec(arch, RandomInit()), device=device, precision=precision)
     classifier = Classifier(loaded, create_backend(loaded, backend, int8))
     batch = classifier.preprocessor.batch([Image.open(p).convert("RGB") for p in folder[:8]])
     model_only = 8 / median_seconds(lambda: classifier.predict_tensor(batch), 10)
@@ -121,12 +128,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--camera", action="store_true", help="12-megapixel photos instead of web-sized ones")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, backend {args.backend}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device} {args.precision}, "
+          f"backend {args.backend}"
           f"{' int8' if args.int8 else ''}")
     header = (f"{'model':24} {'ours runs on':>17} {'prepare s':>9} {'plain b1 ms':>11} {'ours b1 ms':>10} {'ratio':>6} "
               f"{'plain b8 img/s':>14} {'ours b8 img/s':>13} {'ratio':>6}")
@@ -134,7 +143,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_photos(Path(tmp) / "eight", 8, args.camera)
         for arch in args.models.split(","):
-            r = bench_model(arch, paths, args.device, args.repeats, args.backend, args.int8)
+            r = bench_model(arch, paths, args.device, args.precision, args.repeats, args.backend, args.int8)
             print(
                 f"{r['model']:24} {r['backend']:>17} {r['prepare_s']:9.1f} {r['plain_b1_ms']:11.1f} "
                 f"{r['ours_b1_ms']:10.1f} "
@@ -149,7 +158,7 @@ def main() -> int:
         print(f"{'model':24} {'folder img/s':>12} {'model-only img/s':>16} {'ratio':>6}")
         folder = write_photos(Path(tmp) / "folder", FOLDER_SIZE, args.camera)
         for arch in args.models.split(","):
-            r = bench_folder(arch, folder, args.device, args.backend, args.int8)
+            r = bench_folder(arch, folder, args.device, args.precision, args.backend, args.int8)
             print(f"{r['model']:24} {r['folder_ips']:12.1f} {r['model_only_ips']:16.1f} "
                   f"{r['folder_ips'] / r['model_only_ips']:6.2f}", flush=True)
         print("ratio = folder throughput (decode + preprocess + predict) / model-only throughput (goal: >= 0.90)")

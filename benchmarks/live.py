@@ -15,7 +15,11 @@ Random weights let activations decay into denormal floats, which a CPU computes 
 depend on the picture (resnet50: 76 ms on one frame, 2.4 s on the next); trained weights do not, so the
 benchmark flushes denormals to zero and seeds the weights, to time what a trained model would do.
 
-    python benchmarks/live.py [--models a,b] [--device cpu] [--backend auto] [--int8] [--seconds 10] [--threads N]
+    python benchmarks/live.py [--models a,b] [--device cpu] [--precision fp32] [--backend auto] [--int8]
+                              [--seconds 10] [--threads N]
+
+On a GPU, `--device cuda --precision fp16` (or bf16) runs the live pipeline in that precision; the eager
+column stays plain fp32 PyTorch on the same device, the baseline users would otherwise have.
 """
 from __future__ import annotations
 
@@ -161,6 +165,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the test video")
@@ -169,7 +174,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # see the docstring: random weights only
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device} {args.precision}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         video = write_photo_video(Path(tmp) / "photos.avi", args.seconds)
@@ -183,8 +188,9 @@ def main() -> int:
         still = cv2.cvtColor(cv2.VideoCapture(str(video)).read()[1], cv2.COLOR_BGR2RGB)
         for arch in args.models.split(","):
             torch.manual_seed(0)
-            loaded = load_model(model_spec(arch), device=args.device)
-            eager = Classifier(loaded)
+            loaded = load_model(model_spec(arch), device=args.device, precision=args.precision)
+            torch.manual_seed(0)  # the same weights, in plain fp32
+            eager = Classifier(loaded if args.precision == "fp32" else load_model(model_spec(arch), device=args.device))
             classifier = Classifier(loaded, create_backend(loaded, args.backend, args.int8))
             live_classifier = classifier.for_live()  # as the Live tab does
             forwards = model_only_seconds(classifier, still, MODEL_ONLY_S)
