@@ -434,7 +434,7 @@ class SetProgressBar(QWidget):
         elif state.cancelled:
             text = f"Cancelled · {state.received} of {state.total} classified"
         else:
-            text = f"Done in {state.seconds:.1f} s"
+            text = f"Done in {state.seconds:.1f} s" if state.seconds >= 1 else f"Done in {state.seconds * 1000:.0f} ms"
         if state.failed:
             text += f" · {state.failed} could not be read"
         self.summary.setText(text)
