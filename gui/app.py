@@ -47,6 +47,7 @@ def run_gui(argv: list[str], launched: float | None = None, open_paths: list[str
     from PySide6.QtGui import QGuiApplication, QIcon
     from PySide6.QtWidgets import QApplication
 
+    from gui.application import StudioApplication
     from gui.engine_worker import EngineBridge
     from gui.main_window import APP_TITLE, MainWindow
     from gui.settings import APPLICATION, ORGANIZATION, load_settings
@@ -54,7 +55,7 @@ def run_gui(argv: list[str], launched: float | None = None, open_paths: list[str
 
     QApplication.setOrganizationName(ORGANIZATION)
     QApplication.setApplicationName(APPLICATION)
-    app = QApplication.instance() or QApplication([APP_TITLE, *argv])
+    app = QApplication.instance() or StudioApplication([APP_TITLE, *argv])
     app.setStyle("Fusion")
     app.setWindowIcon(QIcon(str(resources_dir() / "icon.svg")))
     QGuiApplication.setDesktopFileName(DESKTOP_FILE_NAME)  # Wayland and taskbars match the window to its .desktop
@@ -70,6 +71,8 @@ def run_gui(argv: list[str], launched: float | None = None, open_paths: list[str
         _log_start_up_times(window, bridge, launched)
     if open_paths:
         window.open_paths(open_paths)
+    if isinstance(app, StudioApplication):
+        app.open_files_with(window.open_paths)
     try:
         window.show()
         return app.exec()

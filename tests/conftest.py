@@ -12,7 +12,15 @@ from PIL import Image
 # Qt tests run without a screen; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-TINY_ARCH = "test_efficientnet"  # timm's tiny test architecture: builds and runs in milliseconds
+TINY_ARCH = "test_efficientnet"
+
+
+@pytest.fixture(scope="session")
+def qapp_cls():
+    """pytest-qt's application is the app's own class, as users run it."""
+    from gui.application import StudioApplication
+
+    return StudioApplication  # timm's tiny test architecture: builds and runs in milliseconds
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import timm
 import torch
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 from safetensors.torch import save as safetensors_bytes
 
@@ -22,6 +22,7 @@ from engine.catalog import DEFAULT_ARCH, catalog
 from engine.devices import available_devices, device_support
 from engine.models import Bundle, ModelSpec, RandomInit
 from engine.specs import InferenceChoice
+from gui.application import StudioApplication
 from gui.main_window import MainWindow, device_text
 from gui.settings import (
     MAX_RECENT_FOLDERS,
@@ -388,3 +389,22 @@ def test_the_command_line_opens_the_window_for_existing_files_and_folders(tmp_pa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").write_text("a file named like a subcommand")
     assert not opens_files(["models"])  # the subcommand wins
+
+
+def test_files_macos_opens_with_the_app_reach_the_window(open_window, qtbot, tiny_bundle, photo_files):
+    """Finder's "Open With" sends FileOpen events instead of arguments, possibly before the window exists."""
+    app = QApplication.instance()
+    assert isinstance(app, StudioApplication)
+    QApplication.sendEvent(app, QFileOpenEvent(str(photo_files[0])))  # no window yet: it waits
+    window = open_window()
+    try:
+        app.open_files_with(window.open_paths)
+        load_and_wait(qtbot, window, ModelSpec(source=Bundle(str(tiny_bundle))))
+        table = window.classify_view.model
+        qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=WAIT_MS)
+        assert table.results[0].path == str(photo_files[0])
+        qtbot.waitUntil(lambda: not window.classify_view.progress.cancel_button.isVisible(), timeout=WAIT_MS)
+        QApplication.sendEvent(app, QFileOpenEvent(str(photo_files[1])))
+        qtbot.waitUntil(lambda: [r.path for r in table.results] == [str(photo_files[1])], timeout=WAIT_MS)
+    finally:
+        app.open_files_with(None)
