@@ -303,11 +303,26 @@ def test_frame_to_input_is_the_still_image_preprocessing(tmp_path, classifier, p
             (LiveSettings(mirror=True), picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
             (LiveSettings(roi=(0.5, 0.5, 0.5, 0.5)), picture.crop((100, 75, 200, 150))),
             (LiveSettings(roi=(0.0, 0.0, 0.1, 0.9)), picture.crop((0, 0, 20, 135))),  # tall and narrow
+            (LiveSettings(mirror=True, roi=(0.0, 0.0, 0.5, 0.5)),  # the ROI is taken from the mirrored frame
+             picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((0, 0, 100, 75))),
         ]
         for settings, expected_picture in cases:
             expected = preprocessor(expected_picture)
             assert torch.equal(frame_to_input(classifier, decoded, settings)[0], expected), settings
             assert torch.equal(frame_to_input(preprocessor, decoded, settings)[0], expected), settings
+
+
+def test_the_display_shows_the_frame_mirrored_when_asked(tmp_path, classifier, photo_arrays):
+    video, decoded, _ = photo_video(tmp_path, photo_arrays)
+    pipeline = LivePipeline(VideoFileSource(video), settings=LiveSettings(mirror=True))
+    pipeline.start()
+    try:
+        run_to_the_end(pipeline, classifier)
+    finally:
+        pipeline.stop()
+    assert np.array_equal(pipeline.latest_frame().image, decoded[:, ::-1])
+    pipeline.settings = LiveSettings()
+    assert np.array_equal(pipeline.latest_frame().image, decoded)
 
 
 def test_smoothing_steadies_predictions_across_a_change(tmp_path, classifier):
