@@ -98,7 +98,9 @@ def bench_model(
         crop_pct=config.crop_pct, crop_mode=config.crop_mode,
     )
     torch.manual_seed(0)  # the plain script runs the same weights in fp32
-    plain_model = loaded.model if precision == "fp32" else load_model(ModelSpec(arch, RandomInit()), device=device).model
+    plain_model = loaded.model
+    if precision != "fp32":
+        plain_model = load_model(ModelSpec(arch, RandomInit()), device=device).model
     plain = plain_timm(plain_model, transform, loaded.device.device)
     one, eight = paths[:1], paths[:8]
     row = {"model": arch, "backend": runtime.name, "prepare_s": prepare_s}

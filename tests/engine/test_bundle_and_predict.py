@@ -17,8 +17,8 @@ from engine.events import CancelToken, Progress
 from engine.export import export_results
 from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile, load_model
 from engine.predict import Classifier, expand_paths
-from engine.runtime import PyTorchBackend
 from engine.preprocess import DataConfig
+from engine.runtime import PyTorchBackend
 from tests.conftest import make_bundle
 
 
