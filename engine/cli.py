@@ -25,6 +25,10 @@ from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
 from engine.paths import user_log_dir
+from engine.specs import BACKENDS as BACKEND_CHOICES
+from engine.specs import DEVICE_CHOICES
+from engine.specs import PRECISIONS as PRECISION_CHOICES
+from engine.weights import WEIGHTS_SUFFIXES
 
 if TYPE_CHECKING:
     from engine.models import LoadedModel
@@ -38,14 +42,10 @@ EXIT_USAGE = 2  # bad arguments, or the model could not be loaded
 EXIT_BUG = 3
 EXIT_CANCELLED = 130  # the shell convention for "stopped by Ctrl+C"
 
-# Copies of values from engine.devices, engine.predict, engine.runtime and engine.weights: those modules import torch,
-# which --help must not wait for. tests/test_cli.py checks that the copies agree.
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISION_CHOICES = ("fp32", "fp16", "bf16")
-BACKEND_CHOICES = ("auto", "pytorch", "onnxruntime")
+# Copies of engine.predict's defaults: that module imports torch, which --help must not wait for.
+# tests/test_cli.py checks that the copies agree.
 DEFAULT_TOPK = 5
 DEFAULT_BATCH = 8
-WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 
 @dataclass(frozen=True)

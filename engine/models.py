@@ -20,7 +20,6 @@ from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.hub import download_hub_weights, download_url
 from engine.preprocess import DataConfig
 from engine.specs import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile
-from engine.specs import spec_for_name as spec_for_name  # re-exported: the sources and specs were defined here
 from engine.weights import read_state_dict
 
 TORCHVISION_PREFIX = "torchvision/"

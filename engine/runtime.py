@@ -33,7 +33,6 @@ from engine.onnx_cache import (
 )
 from engine.onnx_export import INPUT_NAME, OUTPUT_NAME, float_cpu_model, random_probe
 from engine.specs import BACKENDS
-from engine.specs import InferenceChoice as InferenceChoice  # re-exported: it was defined here
 
 if TYPE_CHECKING:
     import onnxruntime

@@ -52,9 +52,9 @@ class SelfTestContext:
     def classifier(self) -> Classifier:
         """The built-in model on the CPU in PyTorch; a part after a failed load tries again and fails the same way."""
         if self._classifier is None:
-            from engine.builtin import builtin_model_spec
             from engine.models import load_model
             from engine.predict import Classifier
+            from engine.specs import builtin_model_spec
 
             self._classifier = Classifier(load_model(builtin_model_spec(), device="cpu"))
         return self._classifier

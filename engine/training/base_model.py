@@ -15,8 +15,9 @@ from engine.bundle import is_bundle
 from engine.catalog import BUILTIN_ARCH
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink
-from engine.models import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile, load_model, spec_for_name
+from engine.models import load_model
 from engine.preprocess import DataConfig
+from engine.specs import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile, spec_for_name
 
 
 @dataclass

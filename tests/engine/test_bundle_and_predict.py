@@ -169,8 +169,8 @@ def test_torchvision_alexnet_is_offered(tmp_path):
 
 def test_a_camera_sized_photo_is_decoded_small_and_classified_as_at_full_size(tmp_path, photo_arrays):
     """A 12-megapixel JPEG decodes at a reduced scale (several times faster) and gets the same answer."""
-    from engine.builtin import builtin_model_spec
     from engine.decode import decode_image
+    from engine.specs import builtin_model_spec
 
     big = tmp_path / "camera.jpg"
     Image.fromarray(photo_arrays["chelsea"]).resize((4000, 2660), Image.Resampling.BICUBIC).save(big, quality=92)

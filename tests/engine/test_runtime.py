@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.builtin import builtin_model_spec
 from engine.errors import UserFacingError
 from engine.events import Log
 from engine.models import LoadedModel, ModelSpec, RandomInit, load_model
@@ -17,6 +16,7 @@ from engine.onnx_export import PROBABILITY_TOLERANCE, softmax
 from engine.predict import Classifier, calibration_images
 from engine.preprocess import Preprocessor
 from engine.runtime import BACKENDS, OnnxRuntimeBackend, PyTorchBackend, create_backend, physical_cores
+from engine.specs import builtin_model_spec
 
 PARITY_ARCHS = ("test_resnet", "test_efficientnet", "test_vit", "mobilenetv3_small_100")
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from engine.builtin import builtin_model_spec
-from engine.models import Bundle, ModelSpec
-from engine.runtime import InferenceChoice
+from engine.specs import Bundle, InferenceChoice, ModelSpec, builtin_model_spec
 from gui.main_window import MainWindow
 from gui.settings import AppSettings, load_settings, save_settings
 from gui.status import load_state_text
