@@ -17,14 +17,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
-from engine.paths import user_log_dir
+from engine.paths import app_version, user_log_dir
 from engine.specs import BACKENDS as BACKEND_CHOICES
 from engine.specs import DEVICE_CHOICES
 from engine.specs import PRECISIONS as PRECISION_CHOICES
@@ -69,20 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_guarded(args.run, args)
 
 
-def version() -> str:
-    try:
-        return metadata.version("classifier-studio")
-    except metadata.PackageNotFoundError:  # a source checkout that was never installed
-        return "dev"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Classifier Studio: classify images with timm models. Without arguments it opens the window.",
         epilog=TOP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"Classifier Studio {version()}")
+    parser.add_argument("--version", action="version", version=f"Classifier Studio {app_version()}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = commands.add_parser(

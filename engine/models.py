@@ -13,7 +13,7 @@ import torch
 from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
-from engine.catalog import suggest_architectures
+from engine.catalog import TORCHVISION_PREFIX, suggest_architectures
 from engine.devices import DeviceChoice, resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
@@ -22,7 +22,6 @@ from engine.preprocess import DataConfig
 from engine.specs import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile
 from engine.weights import read_state_dict
 
-TORCHVISION_PREFIX = "torchvision/"
 # torchvision checkpoints timm lacks: (builder name, weights URL, data config of torchvision's eval transform).
 TORCHVISION_MODELS = {
     "alexnet": (

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.paths import user_data_dir
+from engine.paths import app_version, user_data_dir
 from engine.specs import (
     BUILTIN_NAME,
     Builtin,
@@ -50,15 +50,6 @@ def spec_name(spec: ModelSpec) -> str:
     if isinstance(spec.source, Builtin):
         return BUILTIN_NAME
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
-
-
-def app_version() -> str:
-    from importlib import metadata  # deferred: ~35 ms of start-up, for the About box only
-
-    try:
-        return metadata.version("classifier-studio")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "(development)"
 
 
 def device_text(choice: InferenceChoice, devices: DeviceSupport | None) -> str:
