@@ -263,6 +263,8 @@ def test_cancel_stops_a_large_batch_early(view, qtbot, photo_files, tmp_path):
         view.add_paths([str(p) for p in copies])
 
     view.bridge.worker.image_classified.disconnect(view.cancel)
+    # finished.append runs on the engine thread, which may not have reached it when the view's queued slot ran.
+    qtbot.waitUntil(lambda: bool(finished), timeout=WAIT_MS)
     assert [event.cancelled for event in finished] == [True]
     assert 0 < view.model.rowCount() < len(copies)
     assert view.progress.summary.text().startswith(f"Cancelled · {view.model.rowCount()} of {len(copies)}")
