@@ -65,14 +65,9 @@ class Classifier:
         self, name: str, data: bytes, topk: int = DEFAULT_TOPK, thumbnail_size: int = 0
     ) -> ImageResult:
         """Classify one encoded image held in memory (e.g. pasted from the clipboard)."""
-        started = time.perf_counter()
-        try:
-            image = decode_image(data, self.preprocessor.decode_size)
-        except UserFacingError as exc:
-            return ImageResult(name, error=str(exc))
-        top = self.predict_images([image], topk)[0]
-        thumbnail = make_thumbnail(image, thumbnail_size) if thumbnail_size else None
-        return ImageResult(name, top, (time.perf_counter() - started) * 1000, None, thumbnail)
+        buffer = np.empty((1, *self.preprocessor.config.input_size), dtype=np.float32)
+        prepared = _RunNow().submit(self._prepare, data, buffer[0], thumbnail_size)
+        return self._finish_chunk([(name, prepared)], buffer, topk)[0]
 
     def classify_files(
         self,
@@ -119,11 +114,11 @@ class Classifier:
             (path, pool.submit(self._prepare, path, buffer[slot], thumbnail_size)) for slot, path in enumerate(paths)
         ]
 
-    def _prepare(self, path: str, out: np.ndarray, thumbnail_size: int) -> _Prepared:
-        """Decode one file and write its model input into `out` (a worker thread's job)."""
+    def _prepare(self, source: str | bytes, out: np.ndarray, thumbnail_size: int) -> _Prepared:
+        """Decode one file (or encoded bytes) and write its model input into `out` (a worker thread's job)."""
         started = time.perf_counter()
         try:
-            image = decode_image(path, self.preprocessor.decode_size)
+            image = decode_image(source, self.preprocessor.decode_size)
             self.preprocessor.fill(image, out)
         except UserFacingError as exc:
             return _Prepared(error=str(exc))
