@@ -434,7 +434,7 @@ class SetProgressBar(QWidget):
         elif state.cancelled:
             text = f"Cancelled · {state.received} of {state.total} classified"
         else:
-            text = f"Done in {state.seconds:.1f} s" if state.seconds >= 1 else f"Done in {state.seconds * 1000:.0f} ms"
+            text = f"Done in {format_ms(state.seconds * 1000)}"
         if state.failed:
             text += f" · {state.failed} could not be read"
         self.summary.setText(text)
