@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.models import ModelSpec, RandomInit, load_model  # noqa: E402
 from engine.predict import Classifier  # noqa: E402
-from engine.runtime import BACKENDS, create_backend  # noqa: E402
+from engine.runtime import create_backend  # noqa: E402
+from engine.specs import BACKENDS, PRECISIONS  # noqa: E402
 
 MODELS = [
     "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_b0", "resnet50", "convnext_tiny",
@@ -130,7 +131,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--int8", action="store_true")

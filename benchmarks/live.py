@@ -46,8 +46,8 @@ from engine.live.pipeline import LivePipeline, LiveSettings  # noqa: E402
 from engine.live.sources import VideoFileSource  # noqa: E402
 from engine.models import load_model  # noqa: E402
 from engine.predict import Classifier  # noqa: E402
-from engine.runtime import BACKENDS, create_backend  # noqa: E402
-from engine.specs import Builtin, ModelSpec, RandomInit, spec_for_name  # noqa: E402
+from engine.runtime import create_backend  # noqa: E402
+from engine.specs import BACKENDS, PRECISIONS, Builtin, ModelSpec, RandomInit, spec_for_name  # noqa: E402
 
 MODELS = ["mobilenetv3_large_100", "resnet50", "tf_efficientnet_lite0"]
 VIDEO_SIZE = (640, 480)  # width, height: a common webcam mode
@@ -166,7 +166,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the test video")
