@@ -24,7 +24,8 @@ from engine.errors import UserFacingError
 from engine.export import export_results
 from engine.results import ImageResult
 from gui.engine_worker import BatchFinished, BatchProgress, ClassifiedImage, EngineBridge, Failure
-from gui.result_widgets import BatchResults, ResultCard, ResultsTableModel, SetProgress, SetProgressBar
+from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
+from gui.results_table import BatchResults, ResultsTableModel
 from gui.status import MessageBanner
 
 THUMBNAIL_SIZE = 192

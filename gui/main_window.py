@@ -42,7 +42,7 @@ from gui.status import MessageBanner, ModelStatus
 
 log = logging.getLogger(__name__)
 APP_TITLE = "Classifier Studio"
-DEFAULT_SIZE = (1200, 800)
+DEFAULT_SIZE = (1360, 860)
 
 
 def spec_name(spec: ModelSpec) -> str:
@@ -198,7 +198,8 @@ class MainWindow(QMainWindow):
         self._layout_restored = bool(self.settings.window_state) and self.restoreState(self.settings.window_state)
 
     def _size_picker(self) -> None:
-        width = min(self.picker.sizeHint().width(), self.width() * 2 // 5)
+        # At most a third of the window, so the results beside it keep room for file names and labels.
+        width = min(self.picker.sizeHint().width(), self.width() // 3)
         self.resizeDocks([self.picker_dock], [width], Qt.Orientation.Horizontal)
 
     # Actions

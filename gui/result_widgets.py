@@ -1,29 +1,22 @@
-"""How classifications look on screen: the result card with its confidence bars, the batch table, the progress."""
+"""How classifications look on screen: the result card with its confidence bars, and the progress of a set.
+
+The batch table is in gui.results_table."""
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Slot
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QApplication,
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QSplitter,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -35,8 +28,6 @@ if TYPE_CHECKING:
 
 MAX_BARS = 5
 ERROR_COLOR = QColor("#c62828")
-# Thumbnails are the only large thing a batch keeps; past this budget the oldest rows drop theirs (the result stays).
-THUMBNAIL_BUDGET_BYTES = 256 * 1024 * 1024
 
 
 def format_ms(ms: float) -> str:
@@ -173,217 +164,6 @@ class ResultCard(QFrame):
         self.error.setText(short_error(result))
         self.error.setToolTip(result.error or "")
         self.timing.setText("" if result.error else f"Took {format_ms(result.ms)}")
-
-
-class ResultsTableModel(QAbstractTableModel):
-    """Batch results, appended in chunks; sorts itself (keys computed once per row, not per comparison)."""
-
-    COLUMNS = ("#", "File", "Top-1", "Confidence", "Time")
-    NUMBER, FILE, TOP1, CONFIDENCE, TIME = range(len(COLUMNS))
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._results: list[ImageResult] = []  # in arrival order; "#" is the position here
-        self._order: list[int] = []  # table row -> position in _results
-        self._sort_column = self.NUMBER
-        self._sort_order = Qt.SortOrder.AscendingOrder
-        self._with_thumbnails: deque[int] = deque()
-        self._thumbnail_bytes = 0
-        self._errors = 0
-        self._error_icon: QIcon | None = None
-
-    @property
-    def results(self) -> list[ImageResult]:
-        """All results in arrival order, whatever the table's sorting."""
-        return list(self._results)
-
-    def result_at(self, row: int) -> ImageResult:
-        return self._results[self._order[row]]
-
-    def error_count(self) -> int:
-        return self._errors
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._results.clear()
-        self._order.clear()
-        self._with_thumbnails.clear()
-        self._thumbnail_bytes = 0
-        self._errors = 0
-        self.endResetModel()
-
-    def append(self, results: Sequence[ImageResult]) -> None:
-        if not results:
-            return
-        first = len(self._results)
-        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
-        for position, result in enumerate(results, start=first):
-            self._results.append(result)
-            self._order.append(position)
-            self._errors += result.error is not None
-            if result.thumbnail is not None:
-                self._with_thumbnails.append(position)
-                self._thumbnail_bytes += result.thumbnail.nbytes
-        self._keep_thumbnails_within_budget()
-        self.endInsertRows()
-        if (self._sort_column, self._sort_order) != (self.NUMBER, Qt.SortOrder.AscendingOrder):
-            self.sort(self._sort_column, self._sort_order)  # new rows take their place in the chosen order
-
-    def _keep_thumbnails_within_budget(self) -> None:
-        # The newest thumbnail always stays: it is the one the user is most likely looking at.
-        while self._thumbnail_bytes > THUMBNAIL_BUDGET_BYTES and len(self._with_thumbnails) > 1:
-            position = self._with_thumbnails.popleft()
-            old = self._results[position]
-            self._thumbnail_bytes -= old.thumbnail.nbytes
-            self._results[position] = replace(old, thumbnail=None)
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self._sort_column, self._sort_order = column, order
-        self.layoutAboutToBeChanged.emit()
-        kept = self.persistentIndexList()  # the selection, so it follows its row
-        positions = [self._order[index.row()] for index in kept]
-        key = self._sort_key(column)
-        self._order = sorted(
-            range(len(self._results)),
-            key=lambda position: key(position, self._results[position]),
-            reverse=order == Qt.SortOrder.DescendingOrder,
-        )
-        row_of = {position: row for row, position in enumerate(self._order)}
-        self.changePersistentIndexList(
-            kept, [self.index(row_of[p], index.column()) for p, index in zip(positions, kept)]
-        )
-        self.layoutChanged.emit()
-
-    def _sort_key(self, column: int):
-        # Failed files have no numbers; -1 gathers them at one end of a confidence or time sort.
-        if column == self.FILE:
-            return lambda _p, r: display_name(r).casefold()
-        if column == self.TOP1:
-            return lambda _p, r: (1, (r.error or "").casefold()) if r.error else (0, r.top[0].label.casefold())
-        if column == self.CONFIDENCE:
-            return lambda _p, r: r.top[0].prob if r.top else -1.0
-        if column == self.TIME:
-            return lambda _p, r: r.ms if r.error is None else -1.0
-        return lambda position, _r: position
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._results)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        column = index.column()
-        position = self._order[index.row()]
-        result = self._results[position]
-        failed = result.error is not None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(position, column, result)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == self.FILE:
-                return result.path
-            if failed and column == self.TOP1:
-                return result.error
-            if column == self.TOP1 and result.top:
-                return "\n".join(f"{t.label}: {format_percent(t.prob)}" for t in result.top)
-            return None
-        if role == Qt.ItemDataRole.ForegroundRole and failed and column == self.TOP1:
-            return QBrush(ERROR_COLOR)
-        if role == Qt.ItemDataRole.DecorationRole and failed and column == self.TOP1:
-            return self._warning_icon()
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.NUMBER, self.CONFIDENCE, self.TIME):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def _text(self, position: int, column: int, result: ImageResult) -> str:
-        if column == self.NUMBER:
-            return str(position + 1)
-        if column == self.FILE:
-            return display_name(result)
-        if result.error is not None:
-            return short_error(result) if column == self.TOP1 else ""
-        best = result.top[0] if result.top else None
-        if column == self.TOP1:
-            return best.label if best else ""
-        if column == self.CONFIDENCE:
-            return format_percent(best.prob) if best else ""
-        return format_ms(result.ms)
-
-    def _warning_icon(self) -> QIcon:
-        if self._error_icon is None:
-            self._error_icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        return self._error_icon
-
-
-class _ElideEndDelegate(QStyledItemDelegate):
-    """Top-1 cells cut at the end: an error message's start says what went wrong."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        super().initStyleOption(option, index)
-        option.textElideMode = Qt.TextElideMode.ElideRight
-
-
-class BatchResults(QSplitter):
-    """The batch table (sortable; arrival order until a header is clicked) beside the selected row's result card."""
-
-    def __init__(self, model: ResultsTableModel, parent: QWidget | None = None) -> None:
-        super().__init__(Qt.Orientation.Horizontal, parent)
-        self.model = model
-        self.table = QTableView()
-        self.table.setModel(model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keeps both ends of long file names
-        self.table.setItemDelegateForColumn(ResultsTableModel.TOP1, _ElideEndDelegate(self.table))
-        self.table.verticalHeader().hide()
-        # Fixed row heights and column widths: measuring contents would walk every row on each appended chunk.
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 10)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(ResultsTableModel.NUMBER, Qt.SortOrder.AscendingOrder)
-        header = self.table.horizontalHeader()
-        metrics = self.table.fontMetrics()
-        for column, sample in (
-            (ResultsTableModel.NUMBER, "00000"),
-            (ResultsTableModel.CONFIDENCE, "Confidence"),
-            (ResultsTableModel.TIME, "0000 ms"),
-        ):
-            header.resizeSection(column, metrics.horizontalAdvance(sample) + 28)
-        header.setSectionResizeMode(ResultsTableModel.FILE, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(ResultsTableModel.TOP1, QHeaderView.ResizeMode.Stretch)
-        self.table.selectionModel().currentRowChanged.connect(self._show_selected)
-        self.card = ResultCard()
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.card)
-        detail_layout.addStretch(1)
-        detail.setMinimumWidth(DETAIL_MIN_WIDTH)  # room for ImageNet's long labels beside their bars
-        self.addWidget(self.table)
-        self.addWidget(detail)
-        self.setStretchFactor(0, 1)
-        self.setCollapsible(0, False)
-
-    def select_first_if_none(self) -> None:
-        if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
-            self.table.setCurrentIndex(self.model.index(0, 0))
-
-    @Slot()
-    def _show_selected(self) -> None:
-        index = self.table.currentIndex()
-        if index.isValid():
-            self.card.show_result(self.model.result_at(index.row()))
-        else:
-            self.card.clear()
 
 
 @dataclass(frozen=True)

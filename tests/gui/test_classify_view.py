@@ -12,10 +12,11 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-import gui.result_widgets
+import gui.results_table
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge
-from gui.result_widgets import ERROR_COLOR, ResultsTableModel
+from gui.result_widgets import ERROR_COLOR
+from gui.results_table import ResultsTableModel
 from tests.gui.conftest import WAIT_MS, load_and_wait
 
 BUNDLE_LABELS = {"cat", "dog", "bird"}
@@ -156,6 +157,28 @@ def test_selecting_a_row_shows_its_card_and_sorting_keeps_arriving_rows_in_order
     ]
     assert model.result_at(batch.table.currentIndex().row()) is selected  # the selection follows its row
     assert batch.card.result is selected
+
+
+def test_a_narrow_window_keeps_file_names_and_labels_readable(view, qtbot, photo_files):
+    """A laptop screen with the model picker docked: Time gives way (the card shows it), never File and Top-1."""
+    drop_files(view, qtbot, photo_files)
+    table, header = view.batch.table, view.batch.table.horizontalHeader()
+    names = (ResultsTableModel.FILE, ResultsTableModel.TOP1)
+
+    def fits(time_shown: bool) -> bool:
+        return (table.isColumnHidden(ResultsTableModel.TIME) != time_shown
+                and table.horizontalScrollBar().maximum() == 0  # every column in view, nothing to scroll to
+                and all(header.sectionSize(column) >= table.NAMES_MIN_WIDTH for column in names))
+
+    qtbot.waitUntil(lambda: fits(time_shown=True), timeout=WAIT_MS)  # 1100 px wide: every column
+    view.resize(720, 720)  # what is left beside the picker on a 1280-pixel screen
+    qtbot.waitUntil(lambda: table.isColumnHidden(ResultsTableModel.TIME), timeout=WAIT_MS)
+    assert table.horizontalScrollBar().maximum() == 0
+    longest = max(table.fontMetrics().horizontalAdvance(cell(view.model, row, ResultsTableModel.TOP1))
+                  for row in range(view.model.rowCount()))
+    assert header.sectionSize(ResultsTableModel.TOP1) >= min(longest, 80)  # "bird", "cat", "dog": whole
+    view.resize(1100, 720)
+    qtbot.waitUntil(lambda: fits(time_shown=True), timeout=WAIT_MS)
 
 
 def test_dropping_a_folder_classifies_its_images_recursively(view, qtbot, photo_files):
@@ -338,7 +361,7 @@ def test_pasting_nothing_useful_explains_what_to_copy(view):
 
 
 def test_large_batches_keep_thumbnails_within_budget(view, qtbot, photo_files, monkeypatch):
-    monkeypatch.setattr(gui.result_widgets, "THUMBNAIL_BUDGET_BYTES", 1)  # keeps at most the newest thumbnail
+    monkeypatch.setattr(gui.results_table, "THUMBNAIL_BUDGET_BYTES", 1)  # keeps at most the newest thumbnail
     drop_files(view, qtbot, photo_files)
 
     results = view.model.results
