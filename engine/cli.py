@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime
 import io
 import json
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from engine.catalog import DEFAULT_ARCH, TAGS, CatalogEntry, catalog
+from engine.catalog import DEFAULT_ARCH
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
 from engine.paths import app_version, user_log_dir
@@ -308,51 +307,6 @@ def _run_live(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--family", metavar="X", help="only this family, e.g. ResNet or 'Vision Transformer'")
-    parser.add_argument("--tag", metavar="T", help=f"only models with this tag: {', '.join(TAGS)}")
-    parser.add_argument("--json", action="store_true", help="print a JSON array of the entries")
-
-
-def _run_models(args: argparse.Namespace) -> int:
-    entries = catalog()
-    if args.family:
-        family = _choose(args.family, list(dict.fromkeys(entry.family for entry in entries)), "model family")
-        entries = [entry for entry in entries if entry.family == family]
-    if args.tag:
-        tag = _choose(args.tag, list(TAGS), "tag")
-        entries = [entry for entry in entries if tag in entry.tags]
-    if args.json:
-        print(json.dumps([dataclasses.asdict(entry) for entry in entries], indent=2))
-    else:
-        print(format_table(entries))
-    return EXIT_OK
-
-
-def _choose(given: str, choices: list[str], what: str) -> str:
-    for choice in choices:
-        if choice.casefold() == given.strip().casefold():
-            return choice
-    raise UserFacingError(f"There is no {what} '{given}'.", f"Choose one of: {', '.join(choices)}.")
-
-
-def format_table(entries: list[CatalogEntry]) -> str:
-    header = ("Model", "Architecture", "Family", "Params (M)", "GFLOPs", "Input", "Tags")
-    rows = [
-        (e.display_name, e.arch, e.family, f"{e.params / 1e6:.1f}", f"{e.gflops:.2f}",
-         f"{e.input_size[0]}x{e.input_size[1]}", ", ".join(e.tags))
-        for e in entries
-    ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    numeric = {3, 4}  # right-aligned so the decimal points line up
-
-    def format_row(row: tuple[str, ...]) -> str:
-        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join(format_row(row) for row in (header, *rows))
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -423,16 +377,6 @@ exit status:
   {EXIT_CANCELLED}  cancelled with Ctrl+C
 """
 
-MODELS_EPILOG = """\
-GFLOPs are multiply-adds for one image at the listed input size; params are in millions.
-
-examples:
-  %(prog)s
-  %(prog)s --family ResNet
-  %(prog)s --tag "mobile/edge"
-  %(prog)s --json
-"""
-
 LIVE_EPILOG = f"""\
 Frames are read in real time; the model always takes the newest one, so a slow model skips frames
 rather than falling behind. The summary (inference and capture FPS, latency, frames dropped) goes to
@@ -452,14 +396,14 @@ exit status:
 """
 
 # engine/cli_train.py builds on this module but imports from it only inside its functions, so it loads here.
-from engine import cli_train
+from engine import cli_models, cli_train
 
 COMMANDS: tuple[Command, ...] = (
     Command(
         "classify", "Classify images and print the top classes of each.", CLASSIFY_EPILOG,
         _add_classify_arguments, _run_classify,
     ),
-    Command("models", "List the model catalog.", MODELS_EPILOG, _add_models_arguments, _run_models),
+    Command("models", "List the model catalog.", cli_models.EPILOG, cli_models.add_arguments, cli_models.run),
     Command(
         "live", "Recognise what a camera, video file or stream shows, frame by frame.", LIVE_EPILOG,
         _add_live_arguments, _run_live,

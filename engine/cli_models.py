@@ -1,0 +1,67 @@
+"""`models`: the model catalog as a table or JSON, filtered by family or tag.
+
+Kept apart from engine/cli.py, which registers it; it needs neither torch nor timm, so it answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from engine.catalog import TAGS, CatalogEntry, catalog
+from engine.errors import UserFacingError
+
+EPILOG = """\
+GFLOPs are multiply-adds for one image at the listed input size; params are in millions.
+
+examples:
+  %(prog)s
+  %(prog)s --family ResNet
+  %(prog)s --tag "mobile/edge"
+  %(prog)s --json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", metavar="X", help="only this family, e.g. ResNet or 'Vision Transformer'")
+    parser.add_argument("--tag", metavar="T", help=f"only models with this tag: {', '.join(TAGS)}")
+    parser.add_argument("--json", action="store_true", help="print a JSON array of the entries")
+
+
+def run(args: argparse.Namespace) -> int:
+    entries = catalog()
+    if args.family:
+        family = _choose(args.family, list(dict.fromkeys(entry.family for entry in entries)), "model family")
+        entries = [entry for entry in entries if entry.family == family]
+    if args.tag:
+        tag = _choose(args.tag, list(TAGS), "tag")
+        entries = [entry for entry in entries if tag in entry.tags]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(entry) for entry in entries], indent=2))
+    else:
+        print(format_table(entries))
+    return 0
+
+
+def _choose(given: str, choices: list[str], what: str) -> str:
+    for choice in choices:
+        if choice.casefold() == given.strip().casefold():
+            return choice
+    raise UserFacingError(f"There is no {what} '{given}'.", f"Choose one of: {', '.join(choices)}.")
+
+
+def format_table(entries: list[CatalogEntry]) -> str:
+    header = ("Model", "Architecture", "Family", "Params (M)", "GFLOPs", "Input", "Tags")
+    rows = [
+        (e.display_name, e.arch, e.family, f"{e.params / 1e6:.1f}", f"{e.gflops:.2f}",
+         f"{e.input_size[0]}x{e.input_size[1]}", ", ".join(e.tags))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    numeric = {3, 4}  # right-aligned so the decimal points line up
+
+    def format_row(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(format_row(row) for row in (header, *rows))
