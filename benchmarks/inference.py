@@ -120,10 +120,10 @@ def bench_folder(arch: str, folder: list[Path], device: str, precision: str, bac
     torch.manual_seed(0)
     loaded = load_model(ModelSpec(arch, RandomInit()), device=device, precision=precision)
     classifier = Classifier(loaded, create_backend(loaded, backend, int8))
-    batch = classifier.preprocessor.batch([Image.open(p).convert("RGB") for p in folder[:8]])
-    model_only = 8 / median_seconds(lambda: classifier.predict_tensor(batch), 10)
+    batch = classifier.preprocessor.batch_array([Image.open(p).convert("RGB") for p in folder[:8]])
+    model_only = 8 / median_seconds(lambda: classifier.predict_batch(batch), 10)
     folder_s = median_seconds(lambda: classifier.classify_files(folder, batch_size=8), 3, warmup=1)
-    model_only = max(model_only, 8 / median_seconds(lambda: classifier.predict_tensor(batch), 10))  # before/after
+    model_only = max(model_only, 8 / median_seconds(lambda: classifier.predict_batch(batch), 10))  # before/after
     return {"model": arch, "folder_ips": len(folder) / folder_s, "model_only_ips": model_only}
 
 

@@ -83,14 +83,14 @@ def _cover(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def model_only_seconds(classifier: Classifier, rgb: np.ndarray, seconds: float) -> list[float]:
     """Times of batch-1 forwards of the model alone, for `seconds`: preprocessing done once, outside the timing."""
-    batch = classifier.preprocessor.batch([Image.fromarray(rgb)])
+    batch = classifier.preprocessor.batch_array([Image.fromarray(rgb)])
     for _ in range(3):
-        classifier.predict_tensor(batch)
+        classifier.predict_batch(batch)
     times: list[float] = []
     finish = time.perf_counter() + seconds
     while not times or time.perf_counter() < finish:
         started = time.perf_counter()
-        classifier.predict_tensor(batch)  # ends with .cpu(), so GPU work is finished when it returns
+        classifier.predict_batch(batch)  # ends with .cpu(), so GPU work is finished when it returns
         times.append(time.perf_counter() - started)
     return times
 

@@ -29,7 +29,6 @@ from engine.specs import PRECISIONS as PRECISION_CHOICES
 from engine.weights import WEIGHTS_SUFFIXES
 
 if TYPE_CHECKING:
-    from engine.models import LoadedModel
     from engine.predict import Classifier
     from engine.results import ImageResult
     from engine.specs import ModelSpec
@@ -158,18 +157,35 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add("--int8", action="store_true", help="CPU only: int8 ONNX Runtime, faster and slightly less accurate")
 
 
-def make_classifier(
-    loaded: LoadedModel, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
+def load_classifier(
+    spec: ModelSpec, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
 ) -> Classifier:
-    """The loaded model on the backend the arguments ask for, with a line saying which one runs it."""
-    from engine.predict import Classifier
-    from engine.runtime import create_backend
+    """The model on the device and backend the arguments ask for, with a line saying what runs it.
 
-    backend = create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel)
+    A model ONNX Runtime ran before starts from its checked ONNX file without importing torch (engine.quick_start).
+    """
+    from engine.quick_start import quick_classifier, remember
+    from engine.specs import InferenceChoice
+
+    choice = InferenceChoice(args.device, args.precision, args.backend, args.int8)
+    reporter.line(f"Loading {spec.arch or spec.source.path}…")
+    classifier = quick_classifier(spec, choice, reporter)
+    if classifier is None:
+        from engine.models import load_model  # deferred: torch takes seconds to import
+        from engine.predict import Classifier
+        from engine.runtime import create_backend
+
+        try:
+            loaded = load_model(spec, args.device, args.precision, reporter, cancel)
+        except UserFacingError as exc:
+            raise _for_command_line(exc) from exc
+        classifier = Classifier(loaded, create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel))
+        remember(spec, choice, classifier)
+    loaded, backend = classifier.loaded, classifier.backend
     reporter.line(f"Using {loaded.arch} from {loaded.source} on {loaded.device.description} · {backend.name}")
     if backend.agreement is not None:
         reporter.line(f"int8: {backend.agreement.describe()}")
-    return Classifier(loaded, backend)
+    return classifier
 
 
 def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +198,6 @@ def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> int:
-    from engine.models import load_model  # deferred: torch takes seconds to import
     from engine.predict import expand_paths
 
     spec = model_spec_from_args(args.model, args.weights)
@@ -192,12 +207,7 @@ def _run_classify(args: argparse.Namespace) -> int:
         paths = expand_paths(args.paths, cancel)
         if not paths:
             raise UserFacingError(f"No image files in {', '.join(args.paths)}.", "Give image files or folders of them.")
-        reporter.line(f"Loading {spec.arch or spec.source.path}…")
-        try:
-            loaded = load_model(spec, args.device, args.precision, reporter, cancel)
-        except UserFacingError as exc:
-            raise _for_command_line(exc) from exc
-        classifier = make_classifier(loaded, args, reporter, cancel)
+        classifier = load_classifier(spec, args, reporter, cancel)
         started = time.perf_counter()
         show = _print_json if args.json else _print_human
         results = classifier.classify_files(paths, args.topk, args.batch_size, show, reporter, cancel)

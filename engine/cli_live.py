@@ -14,11 +14,10 @@ from engine.cli import (
     EXIT_CANCELLED,
     EXIT_OK,
     StderrReporter,
-    _for_command_line,
     _positive_int,
     add_model_arguments,
     cancel_on_ctrl_c,
-    make_classifier,
+    load_classifier,
     model_spec_from_args,
 )
 from engine.errors import UserFacingError
@@ -83,14 +82,7 @@ def run(args: argparse.Namespace) -> int:
 def _load_classifier(
     spec: ModelSpec, args: argparse.Namespace, reporter: StderrReporter, cancel: CancelToken
 ) -> Classifier:
-    from engine.models import load_model
-
-    reporter.line(f"Loading {spec.arch or spec.source.path}…")
-    try:
-        loaded = load_model(spec, args.device, args.precision, reporter, cancel)
-    except UserFacingError as exc:
-        raise _for_command_line(exc) from exc
-    return make_classifier(loaded, args, reporter, cancel).for_live()  # shares the CPU with capture
+    return load_classifier(spec, args, reporter, cancel).for_live()  # shares the CPU with capture
 
 
 def _recognise(

@@ -1,25 +1,12 @@
 """Which device and precision a model runs on: auto picks CUDA, then Apple MPS, then the CPU."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from engine.errors import UserFacingError
-from engine.specs import DEVICE_CHOICES, PRECISIONS, DeviceSupport
+from engine.specs import DEVICE_CHOICES, PRECISIONS, DeviceChoice, DeviceSupport
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # one per PRECISIONS
-
-
-@dataclass(frozen=True)
-class DeviceChoice:
-    device: str  # "cpu", "cuda", "mps"
-    precision: str  # "fp32", "fp16", "bf16"
-    description: str  # what the status bar shows, e.g. "CUDA (NVIDIA H100) · fp16"
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return DTYPES[self.precision]
 
 
 def mps_available() -> bool:

@@ -1,7 +1,4 @@
-"""One door in for models: `load_model(ModelSpec(arch, source))` gives a ready model, whatever the weights' source.
-
-The loaded model carries its labels and data config, so no caller guesses a mean/std or a crop.
-"""
+"""One door in for models: `load_model(ModelSpec(arch, source))` gives a ready model, whatever the weights' source."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,12 +11,12 @@ from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
 from engine.catalog import TORCHVISION_PREFIX, suggest_architectures
-from engine.devices import DeviceChoice, resolve_device
+from engine.devices import resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.hub import download_hub_weights, download_url
 from engine.preprocess import DataConfig
-from engine.specs import Builtin, Bundle, Hub, ModelSpec, RandomInit, WeightsFile
+from engine.specs import Builtin, Bundle, Hub, LoadedModel, ModelSpec, RandomInit, WeightsFile
 from engine.weights import read_state_dict
 
 # torchvision checkpoints timm lacks: (builder name, weights URL, data config of torchvision's eval transform).
@@ -33,21 +30,6 @@ TORCHVISION_MODELS = {
 
 
 @dataclass
-class LoadedModel:
-    model: torch.nn.Module  # in eval mode, on `device`, in its precision
-    arch: str
-    labels: tuple[str, ...]
-    data_config: DataConfig
-    device: DeviceChoice
-    name: str  # what the status bar shows
-    source: str  # where the weights came from, in words
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
 class _Built:
     model: torch.nn.Module
     arch: str
@@ -55,6 +37,7 @@ class _Built:
     data_config: DataConfig
     source: str
     name: str = ""  # a bundle's own display name, from its provenance
+    files: tuple[str, ...] = ()  # what the weights were read from: a changed file means changed weights
 
 
 def load_model(
@@ -71,7 +54,7 @@ def load_model(
     on_event(Log("info", f"Moving {built.arch} to {choice.description}"))
     model = built.model.to(device=choice.device, dtype=choice.dtype).eval()
     name = built.name or (Path(spec.source.path).stem if isinstance(spec.source, Bundle) else built.arch)
-    return LoadedModel(model, built.arch, built.labels, built.data_config, choice, name, built.source)
+    return LoadedModel(model, built.arch, built.labels, built.data_config, choice, name, built.source, built.files)
 
 
 def imagenet_labels(num_classes: int) -> tuple[str, ...] | None:
@@ -129,7 +112,7 @@ def _load_hub(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Bui
     on_event(Log("info", f"Loading {arch} weights"))
     # timm's own loader applies the checkpoint's conversions (filter_fn); it reads with weights_only=True.
     model, config = create_architecture(arch, pretrained=True, pretrained_cfg_overlay={"file": str(file)})
-    return _Built(model, arch, default_labels(_num_classes(model)), config, source)
+    return _Built(model, arch, default_labels(_num_classes(model)), config, source, files=(str(file),))
 
 
 def _load_file(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Built:
@@ -144,7 +127,7 @@ def _load_file(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Bu
     if heads is not None and heads != _num_classes(model):
         model, config = create_architecture(arch, num_classes=heads, pretrained=False)
     _fit_weights(model, state, f"{path.name} does not fit {arch}")
-    return _Built(model, arch, default_labels(_num_classes(model)), config, f"file {path}")
+    return _Built(model, arch, default_labels(_num_classes(model)), config, f"file {path}", files=(str(path),))
 
 
 def _load_bundle(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Built:
@@ -154,14 +137,16 @@ def _load_bundle(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _
     model, _ = create_architecture(info.architecture, num_classes=len(info.labels), pretrained=False)
     _fit_weights(model, state, f"The bundle {path.name} is damaged: its weights do not fit {info.architecture}")
     name = str(info.provenance.get("name") or path.stem)
-    return _Built(model, info.architecture, info.labels, info.data_config, f"bundle {path}", name)
+    files = sorted(str(f) for f in path.iterdir() if f.is_file()) if path.is_dir() else [str(path)]
+    return _Built(model, info.architecture, info.labels, info.data_config, f"bundle {path}", name, tuple(files))
 
 
 def _load_builtin(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Built:
-    from engine.builtin import ensure_builtin_bundle  # engine.builtin builds on this module
+    from engine.builtin import ensure_builtin_bundle, package_weights_file  # engine.builtin builds on this module
 
     built = _load_bundle(ModelSpec(source=Bundle(str(ensure_builtin_bundle(on_event)))), on_event, cancel)
     built.source = "built into Classifier Studio (works offline)"
+    built.files += (str(package_weights_file()),)  # a new package version converts the bundle again
     return built
 
 

@@ -26,7 +26,8 @@ import torch
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, Progress
 from engine.files import atomic_path, write_text_atomically
-from engine.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, logits_disagreement, softmax, write_onnx_graph
+from engine.onnx_export import OPSET, write_onnx_graph
+from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement, softmax
 from engine.paths import user_data_dir
 from engine.weights import weights_digest
 

@@ -11,16 +11,14 @@ import io
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from engine.errors import UserFacingError
 from engine.events import EventSink, Log, ignore_events
 from engine.files import atomic_path
+from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement
 
 OPSET = 18
-PROBABILITY_TOLERANCE = 1e-4
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
 def export_onnx(
@@ -74,24 +72,6 @@ def float_cpu_model(model: torch.nn.Module) -> torch.nn.Module:
 def random_probe(input_size: tuple[int, int, int], count: int = 2) -> torch.Tensor:
     """The same seeded normal-noise batch every time, so checks are repeatable."""
     return torch.randn((count, *input_size), generator=torch.Generator().manual_seed(0))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def logits_disagreement(expected: np.ndarray, got: np.ndarray) -> str | None:
-    """None when both give the same top-1 and probabilities within tolerance, else what differs."""
-    expected, got = softmax(expected.astype(np.float32)), softmax(got.astype(np.float32))
-    if expected.shape != got.shape:
-        return f"outputs of shape {got.shape} instead of {expected.shape}"
-    if not np.isfinite(got).all():
-        return "outputs that are not numbers"
-    if not np.array_equal(expected.argmax(1), got.argmax(1)):
-        return "a different top class"
-    worst = float(np.abs(expected - got).max())
-    return f"probabilities differ by {worst:.1e}" if worst > PROBABILITY_TOLERANCE else None
 
 
 def _disagreement(model: torch.nn.Module, onnx_file: Path, probe: torch.Tensor) -> str | None:

@@ -9,20 +9,21 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
-import torch
 from PIL import Image
 
 from engine.decode import IMAGE_EXTENSIONS, decode_image
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Progress, ignore_events
-from engine.models import LoadedModel
-from engine.onnx_export import softmax
+from engine.onnx_session import softmax
 from engine.preprocess import Preprocessor
 from engine.results import ImageResult, TopClass
-from engine.runtime import InferenceBackend, PyTorchBackend
+from engine.specs import LoadedModel
+
+if TYPE_CHECKING:
+    from engine.runtime import InferenceBackend
 
 DEFAULT_TOPK = 5
 DEFAULT_BATCH = 8
@@ -35,21 +36,26 @@ class Classifier:
     """A loaded model plus its preprocessing: images in, sorted top-k probabilities out."""
 
     def __init__(self, loaded: LoadedModel, backend: InferenceBackend | None = None) -> None:
+        if backend is None:  # engine.runtime.create_backend picks a faster one
+            from engine.runtime import PyTorchBackend  # imports torch; a quick start's backend needs none
+
+            backend = PyTorchBackend(loaded)
         self.loaded = loaded
-        self.backend = backend or PyTorchBackend(loaded)  # engine.runtime.create_backend picks a faster one
+        self.backend = backend
         self.preprocessor = Preprocessor(loaded.data_config)
-        # One throwaway forward pass pays torch's first-call setup now, so "ready" means ready and the
+        # One throwaway forward pass pays the backend's first-call setup now, so "ready" means ready and the
         # first image's time is the model's real speed.
-        self.predict_tensor(torch.zeros(1, *loaded.data_config.input_size), topk=1)
+        self.predict_batch(np.zeros((1, *loaded.data_config.input_size), np.float32), topk=1)
 
     def for_live(self) -> Classifier:
         """This classifier tuned to share the CPU with live capture and display (itself if nothing changes)."""
         backend = self.backend.for_live()
         return self if backend is self.backend else Classifier(self.loaded, backend)
 
-    def predict_tensor(self, batch: torch.Tensor, topk: int = DEFAULT_TOPK) -> list[tuple[TopClass, ...]]:
+    def predict_batch(self, batch: np.ndarray, topk: int = DEFAULT_TOPK) -> list[tuple[TopClass, ...]]:
+        """Top-k classes for each image of a preprocessed NCHW float32 batch."""
         # Softmax and top-k in numpy: torch's versions wake its thread pool, ~0.4 ms per call on 2 cores.
-        probs = softmax(self.backend.logits(batch.numpy()).astype(np.float32, copy=False))
+        probs = softmax(self.backend.logits(batch).astype(np.float32, copy=False))
         k = min(topk, probs.shape[-1])
         order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]  # highest first; ties keep class order
         labels = self.loaded.labels
@@ -59,7 +65,7 @@ class Classifier:
         ]
 
     def predict_images(self, images: list[Image.Image], topk: int = DEFAULT_TOPK) -> list[tuple[TopClass, ...]]:
-        return self.predict_tensor(self.preprocessor.batch(images), topk)
+        return self.predict_batch(self.preprocessor.batch_array(images), topk)
 
     def classify_encoded(
         self, name: str, data: bytes, topk: int = DEFAULT_TOPK, thumbnail_size: int = 0
@@ -136,7 +142,7 @@ class Classifier:
             # Rows of files that failed to decode hold garbage: leave them out (a copy, only when any failed).
             batch = buffer[: len(chunk)] if len(usable) == len(chunk) else buffer[usable]
             started = time.perf_counter()
-            tops = dict(zip(usable, self.predict_tensor(torch.from_numpy(batch), topk)))
+            tops = dict(zip(usable, self.predict_batch(batch, topk)))
             share = (time.perf_counter() - started) * 1000 / len(usable)
         return [
             ImageResult(path, error=p.error) if p.error is not None

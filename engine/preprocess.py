@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 
 from engine.specs import DataConfig  # defined there, plain values that bundles carry
+
+if TYPE_CHECKING:
+    import torch
 
 # timm's interpolation names → Pillow's filters (torchvision maps them the same way for PIL input).
 _PIL_FILTERS = {
@@ -79,11 +83,17 @@ class Preprocessor:
         self.fill(Image.fromarray(np.ascontiguousarray(rgb)), out)  # uint8 HxWx3 is RGB
         return out
 
-    def batch(self, images: list[Image.Image]) -> torch.Tensor:
+    def batch_array(self, images: list[Image.Image]) -> np.ndarray:
+        """The NCHW float32 batch for `images`, as numpy (what inference takes; no torch needed)."""
         buffer = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
         for slot, image in zip(buffer, images):
             self.fill(image, slot)
-        return torch.from_numpy(buffer)
+        return buffer
+
+    def batch(self, images: list[Image.Image]) -> torch.Tensor:
+        import torch  # for training and tests; inference stays in numpy
+
+        return torch.from_numpy(self.batch_array(images))
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         return self.batch([image])[0]

@@ -1,4 +1,5 @@
-"""Inference backends behind one interface (PyTorch eager; ONNX Runtime in fp32 or int8) and the choice between them.
+"""Inference backends behind one interface (PyTorch eager here; ONNX Runtime in fp32 or int8, whose sessions live in
+engine/onnx_session.py) and the choice between them.
 
 `create_backend` never fails for a model PyTorch can run: whatever keeps ONNX Runtime from running it becomes a
 note in the log, and PyTorch runs it instead.
@@ -6,22 +7,18 @@ note in the log, and PyTorch runs it instead.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from engine.devices import DeviceChoice
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
-from engine.models import LoadedModel
 from engine.onnx_cache import (
     Int8Agreement,
     OnnxUnusable,
@@ -31,11 +28,9 @@ from engine.onnx_cache import (
     int8_session,
     onnx_cache_dir,
 )
-from engine.onnx_export import INPUT_NAME, OUTPUT_NAME, float_cpu_model, random_probe
-from engine.specs import BACKENDS
-
-if TYPE_CHECKING:
-    import onnxruntime
+from engine.onnx_export import float_cpu_model, random_probe
+from engine.onnx_session import OnnxRuntimeBackend, onnxruntime_session
+from engine.specs import BACKENDS, DeviceChoice, LoadedModel
 
 INT8_PROBES = 8  # noise images that measure int8's agreement when no calibration images are given
 _GPU_PROVIDERS = {"CUDAExecutionProvider": "CUDA", "DmlExecutionProvider": "DirectML"}
@@ -77,31 +72,6 @@ class PyTorchBackend:
 
     def for_live(self) -> PyTorchBackend:
         return self  # torch's threads are per process: the live pipeline leaves capture a core while it runs
-
-
-class OnnxRuntimeBackend:
-    """A checked ONNX file of the model running in an ONNX Runtime session."""
-
-    def __init__(
-        self, session: onnxruntime.InferenceSession, name: str, onnx_file: Path, agreement: Int8Agreement | None = None
-    ) -> None:
-        self.session = session
-        self.name = name
-        self.onnx_file = onnx_file
-        self.agreement = agreement
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-
-    def for_live(self) -> OnnxRuntimeBackend:
-        """A second session on the same checked file, on every core but with threads that sleep when idle.
-
-        Spin-waiting threads starve the capture thread; leaving it a whole core instead halves inference on two
-        cores. Measured with benchmarks/live.py's video, resnet50, 2 cores: one thread 9.6 FPS; two sleeping
-        threads 15.2 FPS, capture and display still at the video's 30 fps.
-        """
-        session = onnxruntime_session(str(self.onnx_file), self.session.get_providers(), spin=False)
-        return OnnxRuntimeBackend(session, self.name, self.onnx_file, self.agreement)
 
 
 def create_backend(
@@ -187,30 +157,6 @@ def _onnxruntime_backend(
     return OnnxRuntimeBackend(quantized, "ONNX Runtime int8", quantized_file, agreement)
 
 
-def onnxruntime_session(
-    model: bytes | str,
-    providers: Sequence[str] = ("CPUExecutionProvider",),
-    threads: int | None = None,
-    spin: bool = True,
-) -> onnxruntime.InferenceSession:
-    """A session with every graph optimisation on and one intra-op thread per physical core unless `threads` says.
-
-    `spin` lets idle threads busy-wait for the next operator: fastest alone, but it takes CPU from other threads.
-    Either way they stop spinning when a run ends, which leaves the CPU to the threads preparing the next batch
-    (a folder of photos on 2 cores: mobilenetv3_large_100 125 → 137 img/s, the same batch-1 latency).
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or physical_cores()
-    options.inter_op_num_threads = 1  # classifiers are one chain of operators: parallelism is inside each one
-    options.log_severity_level = 3  # errors only: its warnings (unused initializers, ...) are not for users
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    options.add_session_config_entry("session.force_spinning_stop", "1")
-    return onnxruntime.InferenceSession(model, sess_options=options, providers=list(providers))
-
-
 def _providers(device: DeviceChoice, on_event: EventSink) -> list[str]:
     import onnxruntime
 
@@ -222,34 +168,6 @@ def _providers(device: DeviceChoice, on_event: EventSink) -> list[str]:
                 return [provider, "CPUExecutionProvider"]
         on_event(Log("info", f"ONNX Runtime here has no provider for {device.description}; it runs on the CPU."))
     return ["CPUExecutionProvider"]
-
-
-def physical_cores() -> int:
-    """Cores this process may use, hyperthread siblings not counted: the best thread count for inference kernels.
-
-    Linux counts distinct (physical id, core id) pairs in /proc/cpuinfo. Elsewhere, ARM CPUs (Apple silicon,
-    Snapdragon) have no SMT and count as they are, and x86 CPUs are taken to run two threads per core.
-    """
-    logical = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
-    cores = _linux_physical_cores() if sys.platform.startswith("linux") else None
-    if cores is None:
-        cores = logical if platform.machine().lower() in ("arm64", "aarch64") else logical // 2
-    return max(1, min(cores, usable))
-
-
-def _linux_physical_cores() -> int | None:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    cores = set()
-    for block in text.split("\n\n"):
-        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
-        if "core id" in fields:
-            cores.add((fields.get("physical id", "0"), fields["core id"]))
-    return len(cores) or None  # ARM Linux has no "core id" lines: count as the caller decides
 
 
 def median_latency_ms(backend: InferenceBackend, batch: np.ndarray, repeats: int = 30, warmup: int = 3) -> float:

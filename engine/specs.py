@@ -1,5 +1,6 @@
 """What can be asked of the engine, as plain values: which model (ModelSpec and its sources), what its input is
-(DataConfig), how to run it (InferenceChoice) and which devices there are (DeviceSupport).
+(DataConfig), how to run it (InferenceChoice), which devices there are (DeviceSupport), and a model once loaded
+(LoadedModel, on its DeviceChoice).
 
 Nothing here imports torch or timm (a test keeps it so): the window uses these words before the engine thread
 has imported torch, so it shows in a fraction of a second.
@@ -7,9 +8,12 @@ has imported torch, so it shows in a fraction of a second.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from engine.catalog import BUILTIN_ARCH, find_entry
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -128,3 +132,34 @@ class DeviceSupport:
         """What the status bar shows, as engine.devices.DeviceChoice.description: e.g. "CPU · fp32"."""
         device = self.resolve(device)
         return f"{self.names.get(device, device.upper())} · {precision}"
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: str  # "cpu", "cuda", "mps"
+    precision: str  # "fp32", "fp16", "bf16"
+    description: str  # what the status bar shows, e.g. "CUDA (NVIDIA H100) · fp16"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        from engine.devices import DTYPES  # imports torch, which only PyTorch's paths ask for
+
+        return DTYPES[self.precision]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run, with its labels and data config, so no caller guesses a mean/std or a crop."""
+
+    model: torch.nn.Module | None  # in eval mode, on `device`, in its precision; None when served by a quick start
+    arch: str
+    labels: tuple[str, ...]
+    data_config: DataConfig
+    device: DeviceChoice
+    name: str  # what the status bar shows
+    source: str  # where the weights came from, in words
+    weights_files: tuple[str, ...] = ()  # the files the weights were read from (none for untrained weights)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)

@@ -5,12 +5,14 @@ cancel token, which the GUI thread sets directly: a busy worker cannot process a
 Live recognition runs in the same thread, in gui.live_worker's LiveWorker.
 
 torch and timm are imported by this thread's slots, never by the GUI thread: importing them takes seconds, and
-the window shows first. The first load also reports the devices torch finds (`devices_listed`).
+the window shows first. The first load also reports the devices torch finds (`devices_listed`). A model ONNX
+Runtime ran before needs neither (engine.quick_start): it is ready at once, and the devices are listed beside it.
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,12 +125,20 @@ class EngineWorker(QObject):
         self._classifier: Classifier | None = None
         self._devices_listed = False
 
-    def _list_devices_once(self) -> None:
+    def _list_devices_once(self, in_background: bool = False) -> None:
+        """Import torch and report the devices, once: in this thread, or beside it after a quick start."""
         if self._devices_listed:
             return
         self._devices_listed = True
+        if in_background:
+            # The engine thread stays free to classify; a later import of torch there waits for this one.
+            threading.Thread(target=self._list_devices, name="list-devices", daemon=True).start()
+        else:
+            self._list_devices()
+
+    def _list_devices(self) -> None:
         try:
-            from engine.devices import device_support  # imports torch, here in the engine thread
+            from engine.devices import device_support  # imports torch
 
             self.devices_listed.emit(device_support())
         except Exception:  # noqa: BLE001 - without the list the picker offers Auto and CPU; loading goes on
@@ -138,15 +148,22 @@ class EngineWorker(QObject):
     def load_model(self, request: LoadRequest) -> None:
         started = time.perf_counter()
         try:
-            self._list_devices_once()  # even for a superseded load: the picker waits for the list
+            from engine.quick_start import quick_classifier, remember  # torch-free
+
+            request.cancel.check()  # superseded while it waited in the queue
+            choice, on_event = request.choice, self._load_events(request)
+            quick = quick_classifier(request.spec, choice, on_event)
+            self._list_devices_once(in_background=quick is not None)  # even for a superseded load: the picker waits
+            if quick is not None:
+                self._install(request, quick, [], started)
+                return
             # Imported here, in the engine thread (see the module's docstring).
             from engine.models import load_model
             from engine.predict import Classifier, calibration_images
             from engine.preprocess import Preprocessor
             from engine.runtime import create_backend
 
-            request.cancel.check()  # superseded while it waited in the queue
-            choice, on_event = request.choice, self._load_events(request)
+            request.cancel.check()
             loaded = load_model(request.spec, choice.device, choice.precision, on_event, request.cancel)
             request.cancel.check()
             calibration = []
@@ -157,23 +174,29 @@ class EngineWorker(QObject):
                 loaded, choice.backend, choice.int8, calibration, _noting(on_event, notes), request.cancel
             )
             request.cancel.check()
-            self._classifier = Classifier(loaded, backend)
-            self.classifier_changed.emit(self._classifier)
-            self.model_loaded.emit(
-                ModelInfo(
-                    request.request_id,
-                    loaded.name,
-                    loaded.arch,
-                    loaded.device.description,
-                    backend.name,
-                    " ".join([*notes, f"int8: {backend.agreement.describe()}."] if backend.agreement else notes),
-                    loaded.source,
-                    loaded.num_classes,
-                    time.perf_counter() - started,
-                )
-            )
+            classifier = Classifier(loaded, backend)
+            remember(request.spec, choice, classifier)  # for a quick start next time
+            self._install(request, classifier, notes, started)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             self.model_load_failed.emit(_failure(request.request_id, exc))
+
+    def _install(self, request: LoadRequest, classifier: Classifier, notes: list[str], started: float) -> None:
+        loaded, backend = classifier.loaded, classifier.backend
+        self._classifier = classifier
+        self.classifier_changed.emit(classifier)
+        self.model_loaded.emit(
+            ModelInfo(
+                request.request_id,
+                loaded.name,
+                loaded.arch,
+                loaded.device.description,
+                backend.name,
+                " ".join([*notes, f"int8: {backend.agreement.describe()}."] if backend.agreement else notes),
+                loaded.source,
+                loaded.num_classes,
+                time.perf_counter() - started,
+            )
+        )
 
     @Slot(object)
     def classify(self, request: ClassifyRequest) -> None:

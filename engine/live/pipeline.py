@@ -1,13 +1,14 @@
 """Inference on the newest frame: mirror, region of interest, the still-image preprocessing, the model, and
 optional smoothing of the probabilities over time.
 
-torch is imported by the steps that need it, which run in the engine thread: the window makes the pipeline
-(when the user starts a stream) without importing torch.
+No torch here: the window makes the pipeline (when the user starts a stream) before torch may be imported, and
+a model that ONNX Runtime runs needs none.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,9 @@ from engine.live.types import LivePrediction, LiveSettings, LiveStats
 from engine.results import TopClass
 
 if TYPE_CHECKING:
-    import torch
-
     from engine.predict import Classifier
     from engine.preprocess import Preprocessor
+
 
 def live_inference_threads() -> int:
     """Threads the model may use while live: all cores but one, which capture and display need."""
@@ -52,19 +52,27 @@ class LivePipeline:
 
     def start(self) -> None:
         """Starts the capture thread; it opens the source and reports how that went as SourceStatus events."""
-        # torch's intra-op threads on every core starve capture and display: on 2 cores a step took ~800 ms
-        # instead of ~64 ms. While live, the model leaves one core to them (torch's setting is per process).
-        import torch
-
-        self._torch_threads_before = torch.get_num_threads()
-        torch.set_num_threads(live_inference_threads())
+        self._leave_capture_a_core()
         self.capture.start()
+
+    def _leave_capture_a_core(self) -> None:
+        """torch's intra-op threads on every core starve capture and display: on 2 cores a step took ~800 ms
+        instead of ~64 ms. While live, PyTorch models leave one core to them (torch's setting is per process).
+
+        Only once torch is imported: a model served by ONNX Runtime needs no torch, and importing it would hold
+        the stream up for seconds. Each step checks again, for a PyTorch model switched to mid-stream.
+        """
+        torch = sys.modules.get("torch")
+        if torch is not None and not self._torch_threads_before:
+            self._torch_threads_before = torch.get_num_threads()
+            torch.set_num_threads(live_inference_threads())
 
     def step(self, classifier: Classifier, timeout: float = 0.1) -> LivePrediction | None:
         """Classify the newest frame not yet classified; None if none arrives within `timeout`."""
         frame = self.mailbox.take(timeout)
         if frame is None:
             return None
+        self._leave_capture_a_core()
         settings = self.settings
         batch = frame_to_input(classifier, frame.image, settings)
         top = self._predict(classifier, batch, settings)
@@ -95,10 +103,8 @@ class LivePipeline:
 
     def stop(self) -> None:
         self.capture.stop()
-        if self._torch_threads_before:  # start() imported torch
-            import torch
-
-            torch.set_num_threads(self._torch_threads_before)
+        if self._torch_threads_before:  # torch was imported and limited
+            sys.modules["torch"].set_num_threads(self._torch_threads_before)
             self._torch_threads_before = 0
 
     @property
@@ -115,13 +121,13 @@ class LivePipeline:
         return LiveStats(self.capture.status.state, self.capture.frames_captured, self.frames_processed,
                          self.mailbox.dropped, self.capture.capture_fps, self._inference_fps)
 
-    def _predict(self, classifier: Classifier, batch: torch.Tensor, settings: LiveSettings) -> tuple[TopClass, ...]:
+    def _predict(self, classifier: Classifier, batch: np.ndarray, settings: LiveSettings) -> tuple[TopClass, ...]:
         if settings.smoothing <= 0:
             self._smoothed = None
-            return classifier.predict_tensor(batch, settings.topk)[0]
+            return classifier.predict_batch(batch, settings.topk)[0]
         labels = classifier.loaded.labels
         probs = np.zeros(len(labels), dtype=np.float64)
-        for entry in classifier.predict_tensor(batch, len(labels))[0]:
+        for entry in classifier.predict_batch(batch, len(labels))[0]:
             probs[entry.index] = entry.prob
         previous = self._smoothed
         if previous is not None and previous.shape == probs.shape and self._smoothed_for is classifier:
@@ -157,16 +163,14 @@ def roi_box(width: int, height: int, roi: tuple[float, float, float, float]) -> 
     return left, top, right, bottom
 
 
-def frame_to_input(model: Classifier | Preprocessor, bgr: np.ndarray, settings: LiveSettings) -> torch.Tensor:
+def frame_to_input(model: Classifier | Preprocessor, bgr: np.ndarray, settings: LiveSettings) -> np.ndarray:
     """The frame as a batch of one model input: the same numbers the still-image path gives for these pixels."""
-    import torch
-
     from engine.preprocess import Preprocessor
 
     preprocessor = model if isinstance(model, Preprocessor) else model.preprocessor
     batch = np.empty((1, 3, preprocessor.height, preprocessor.width), dtype=np.float32)
     preprocessor.fill_array(prepare_frame(bgr, settings), batch[0])
-    return torch.from_numpy(batch)
+    return batch
 
 
 def _round(value: float) -> int:

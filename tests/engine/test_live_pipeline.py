@@ -43,9 +43,9 @@ class SlowClassifier(Classifier):
         self.delay_s = delay_s
         super().__init__(loaded)
 
-    def predict_tensor(self, batch: torch.Tensor, topk: int = 5):
+    def predict_batch(self, batch: np.ndarray, topk: int = 5):
         time.sleep(self.delay_s)
-        return super().predict_tensor(batch, topk)
+        return super().predict_batch(batch, topk)
 
 
 class FlakyVideoSource(VideoFileSource):
@@ -307,9 +307,9 @@ def test_frame_to_input_is_the_still_image_preprocessing(tmp_path, classifier, p
              picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((0, 0, 100, 75))),
         ]
         for settings, expected_picture in cases:
-            expected = preprocessor(expected_picture)
-            assert torch.equal(frame_to_input(classifier, decoded, settings)[0], expected), settings
-            assert torch.equal(frame_to_input(preprocessor, decoded, settings)[0], expected), settings
+            expected = preprocessor.batch_array([expected_picture])[0]
+            assert np.array_equal(frame_to_input(classifier, decoded, settings)[0], expected), settings
+            assert np.array_equal(frame_to_input(preprocessor, decoded, settings)[0], expected), settings
 
 
 def test_the_display_shows_the_frame_mirrored_when_asked(tmp_path, classifier, photo_arrays):

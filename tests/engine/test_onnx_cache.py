@@ -13,11 +13,12 @@ import torch
 
 from engine.devices import resolve_device
 from engine.events import Log, Progress
-from engine.models import LoadedModel, ModelSpec, RandomInit, load_model
+from engine.models import ModelSpec, RandomInit, load_model
+from engine.specs import LoadedModel
 from engine.onnx_cache import cache_file
-from engine.onnx_export import PROBABILITY_TOLERANCE, softmax
+from engine.onnx_session import PROBABILITY_TOLERANCE, OnnxRuntimeBackend, softmax
 from engine.preprocess import DataConfig
-from engine.runtime import OnnxRuntimeBackend, PyTorchBackend, create_backend
+from engine.runtime import PyTorchBackend, create_backend
 from engine.weights import weights_digest
 
 ARCH = "test_efficientnet"

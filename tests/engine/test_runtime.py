@@ -11,11 +11,12 @@ from PIL import Image
 
 from engine.errors import UserFacingError
 from engine.events import Log
-from engine.models import LoadedModel, ModelSpec, RandomInit, load_model
-from engine.onnx_export import PROBABILITY_TOLERANCE, softmax
+from engine.models import ModelSpec, RandomInit, load_model
+from engine.specs import LoadedModel
+from engine.onnx_session import PROBABILITY_TOLERANCE, OnnxRuntimeBackend, physical_cores, softmax
 from engine.predict import Classifier, calibration_images
 from engine.preprocess import Preprocessor
-from engine.runtime import BACKENDS, OnnxRuntimeBackend, PyTorchBackend, create_backend, physical_cores
+from engine.runtime import BACKENDS, PyTorchBackend, create_backend
 from engine.specs import builtin_model_spec
 
 PARITY_ARCHS = ("test_resnet", "test_efficientnet", "test_vit", "mobilenetv3_small_100")

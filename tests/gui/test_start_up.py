@@ -18,7 +18,7 @@ first_imports = {}
 class WatchImports:
     def find_spec(self, name, path=None, target=None):
         if name in ("torch", "timm") and name not in first_imports:
-            first_imports[name] = (threading.get_ident(), time.perf_counter())
+            first_imports[name] = (threading.get_ident(), time.perf_counter(), threading.current_thread().name)
         return None
 
 sys.meta_path.insert(0, WatchImports())
@@ -77,11 +77,53 @@ def test_the_remembered_model_loads_at_once_and_the_engine_thread_imports_torch(
         assert window.model_status.device_label.text() == "CPU · fp32 · PyTorch"
         main = threading.main_thread().ident
         for name in ("torch", "timm"):
-            thread, when = first_imports[name]
+            thread, when, _ = first_imports[name]
             assert thread != main, f"the GUI thread imported {{name}}"
             assert when > shown, f"{{name}} was imported before the window was shown"
         from engine.devices import available_devices  # torch is imported by now: this costs nothing
         listed = [window.picker.device_box.itemData(i) for i in range(window.picker.device_box.count())]
         assert listed == ["auto", *available_devices()], listed
+        window.close()
+    """)
+
+
+def test_a_model_onnx_runtime_ran_before_is_ready_without_waiting_for_torch(tiny_bundle, photo_files):
+    """The second start: the remembered model comes from its checked ONNX file; torch is imported beside the
+    engine thread, only to list the devices, and timm not at all."""
+    from engine.models import load_model
+    from engine.predict import Classifier
+    from engine.quick_start import remember
+    from engine.runtime import create_backend
+    from engine.specs import Bundle, InferenceChoice, ModelSpec
+
+    spec, choice = ModelSpec(source=Bundle(str(tiny_bundle))), InferenceChoice("cpu")
+    loaded = load_model(spec, "cpu")
+    remember(spec, choice, Classifier(loaded, create_backend(loaded)))  # what the first start left behind
+    run_python(f"""
+        settings = AppSettings(model_source="bundle", model_path={str(tiny_bundle)!r}, device="cpu")
+        bridge = EngineBridge()
+        results = []
+        bridge.worker.image_classified.connect(lambda update: results.append(update.result))
+        window = MainWindow(bridge, settings)
+        window.show()
+        deadline = time.perf_counter() + 240
+        while window.model_status.state_label.text() != "ready" and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        assert window.model_status.state_label.text() == "ready"
+        assert window.model_status.device_label.text() == "CPU · fp32 · ONNX Runtime"
+        window.open_paths([{str(photo_files[0])!r}])
+        while not results and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        assert results and results[0].error is None and len(results[0].top) == 3, results
+        from engine.devices import available_devices  # waits for the listing thread's import of torch
+        while window.picker.device_box.count() < 1 + len(available_devices()) and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        listed = [window.picker.device_box.itemData(i) for i in range(window.picker.device_box.count())]
+        assert listed == ["auto", *available_devices()], listed
+        assert first_imports["torch"][2] == "list-devices", first_imports
+        assert "timm" not in first_imports, "a quick start needs no timm"
         window.close()
     """)

@@ -1,0 +1,186 @@
+"""Quick start: a model that ONNX Runtime ran before classifies again without torch or timm being imported.
+
+Importing torch and timm takes seconds (about 6 s on a 2-core machine), which every start and every command-line
+run would otherwise wait for. After a full load whose ONNX file passed its check against PyTorch
+(engine.runtime), `remember` records what that load found: the files the weights came from (size and time),
+the checked ONNX file, the labels and data config, and PyTorch's logits on a seeded probe. The next identical
+request gets its Classifier from `quick_classifier`: only if the request, the versions and every file are
+unchanged, and the ONNX file still computes PyTorch's logits on the probe (the same check as a fresh export:
+top-1 equal, probabilities within 1e-4). Otherwise it returns None and the caller loads the model in full.
+
+No torch here, except in `remember`, which runs after a full load.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.events import EventSink, Log, ignore_events
+from engine.files import write_text_atomically
+from engine.onnx_session import OnnxRuntimeBackend, logits_disagreement, onnxruntime_session
+from engine.paths import user_data_dir
+from engine.specs import DataConfig, DeviceChoice, InferenceChoice, LoadedModel, ModelSpec
+
+if TYPE_CHECKING:
+    from engine.predict import Classifier
+
+FORMAT = 1
+PROBES = 2
+_NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", r"C:\Windows\System32\nvcuda.dll")
+
+
+def quick_start_dir() -> Path:
+    return user_data_dir() / "quick-start"
+
+
+def quick_classifier(
+    spec: ModelSpec, choice: InferenceChoice, on_event: EventSink = ignore_events, folder: Path | None = None
+) -> Classifier | None:
+    """The remembered model for this request, checked and ready, or None when it must be loaded in full."""
+    key = _request_key(spec, choice)
+    if key is None:
+        return None
+    path = (folder or quick_start_dir()) / f"{_digest(key)}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        on_event(Log("info", f"Quick start record {path.name} is unreadable ({exc}); loading in full."))
+        return None
+    try:
+        why_not = _why_stale(record, key)
+        if why_not is None:
+            return _classifier(record, on_event)
+    except Exception as exc:  # noqa: BLE001 - a damaged record or ONNX file only costs the quick start
+        why_not = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)  # the next full load writes a good one
+    on_event(Log("info", f"No quick start for {spec.arch or Path(getattr(spec.source, 'path', '')).name}: {why_not}."))
+    return None
+
+
+def remember(
+    spec: ModelSpec, choice: InferenceChoice, classifier: Classifier, folder: Path | None = None
+) -> None:
+    """Record a fully loaded classifier for quick starts, when it runs an fp32 ONNX file on the CPU (needs torch).
+
+    A record that already matches is left alone; a failure to write one is not the user's problem.
+    """
+    import torch
+
+    from engine.onnx_export import float_cpu_model
+
+    loaded, backend = classifier.loaded, classifier.backend
+    key = _request_key(spec, choice)
+    usable = (
+        key is not None and isinstance(backend, OnnxRuntimeBackend) and backend.agreement is None
+        and backend.session.get_providers()[0] == "CPUExecutionProvider" and loaded.device.device == "cpu"
+        and loaded.model is not None and loaded.weights_files
+    )
+    if not usable:
+        return
+    path = (folder or quick_start_dir()) / f"{_digest(key)}.json"
+    try:
+        if _why_stale(json.loads(path.read_text(encoding="utf-8")), key) is None:
+            return
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or damaged: write it
+    probe = _probe(loaded.data_config.input_size)
+    with torch.inference_mode():
+        expected = float_cpu_model(loaded.model)(torch.from_numpy(probe)).numpy()
+    record = {
+        "format": FORMAT,
+        "key": key,
+        "files": [_fingerprint(file) for file in (*loaded.weights_files, str(backend.onnx_file))],
+        "onnx_file": str(backend.onnx_file),
+        "backend": backend.name,
+        "arch": loaded.arch,
+        "name": loaded.name,
+        "source": loaded.source,
+        "device": loaded.device.description,
+        "labels": list(loaded.labels),
+        "data_config": loaded.data_config.to_dict(),
+        "probe_logits": expected.tolist(),
+    }
+    try:
+        write_text_atomically(path, json.dumps(record))
+    except Exception:  # noqa: BLE001 - a full disk or read-only folder costs the next start a few seconds, no more
+        pass
+
+
+def _classifier(record: dict, on_event: EventSink) -> Classifier:
+    from engine.predict import Classifier
+
+    data_config = DataConfig.from_dict(record["data_config"])
+    session = onnxruntime_session(record["onnx_file"])
+    backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]))
+    expected = np.asarray(record["probe_logits"], dtype=np.float32)
+    difference = logits_disagreement(expected, backend.logits(_probe(data_config.input_size)))
+    if difference is not None:
+        raise ValueError(f"the ONNX file no longer matches PyTorch ({difference})")
+    loaded = LoadedModel(
+        model=None, arch=record["arch"], labels=tuple(record["labels"]), data_config=data_config,
+        device=DeviceChoice("cpu", "fp32", record["device"]), name=record["name"], source=record["source"],
+        weights_files=tuple(entry[0] for entry in record["files"][:-1]),
+    )
+    on_event(Log("info", f"Quick start: {loaded.name} from its checked ONNX file, without loading PyTorch"))
+    return Classifier(loaded, backend)
+
+
+def _why_stale(record: dict, key: dict) -> str | None:
+    if record.get("format") != FORMAT or record.get("key") != key:
+        return "the record is for another request or version"
+    for path, size, mtime_ns in record["files"]:
+        if _fingerprint(path) != [path, size, mtime_ns]:
+            return f"{Path(path).name} changed"
+    return None
+
+
+def _request_key(spec: ModelSpec, choice: InferenceChoice) -> dict | None:
+    """What decides the model a full load would give, as plain values; None for requests with no quick start."""
+    if choice.int8 or choice.precision != "fp32" or choice.backend == "pytorch" or choice.device not in ("auto", "cpu"):
+        return None
+    if choice.device == "auto" and any(os.path.exists(f) for f in _NVIDIA_DRIVER_FILES):
+        return None  # auto may pick a GPU here: only a full load (with torch) can tell
+    source = spec.source
+    path = getattr(source, "path", None)
+    return {
+        "arch": spec.arch,
+        "source": type(source).__name__,
+        "path": os.path.abspath(path) if path else None,
+        "choice": [choice.device, choice.precision, choice.backend],
+        "versions": {name: _version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},
+        "python": sys.version.split()[0],
+    }
+
+
+def _fingerprint(path: str) -> list:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return [path, -1, -1]
+    return [path, stat.st_size, stat.st_mtime_ns]
+
+
+def _probe(input_size) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((PROBES, *input_size), dtype=np.float32)
+
+
+def _digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
