@@ -82,7 +82,8 @@ def run_gui(argv: list[str], launched: float | None = None, open_paths: list[str
 
 
 def _log_start_up_times(window, bridge, launched: float) -> None:
-    """Logs when the window first shows and when the first model is ready (scripts/build_app.sh reads them)."""
+    """Logs when the window first shows, when the first model is ready and when the first image is classified
+    (scripts/build_app.sh and benchmarks/startup.py read them)."""
     from PySide6.QtCore import QTimer
 
     def since_launch() -> float:
@@ -95,6 +96,12 @@ def _log_start_up_times(window, bridge, launched: float) -> None:
         bridge.worker.model_loaded.disconnect(first_model)
 
     bridge.worker.model_loaded.connect(first_model)
+
+    def first_result(_update) -> None:
+        log.info("First image classified %.2f s after launch", since_launch())
+        bridge.worker.image_classified.disconnect(first_result)
+
+    bridge.worker.image_classified.connect(first_result)
 
 
 def _collect_garbage_on_the_gui_thread(app) -> None:
