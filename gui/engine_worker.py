@@ -155,6 +155,7 @@ class EngineWorker(QObject):
             quick = quick_classifier(request.spec, choice, on_event)
             self._list_devices_once(in_background=quick is not None)  # even for a superseded load: the picker waits
             if quick is not None:
+                request.cancel.check()  # superseded meanwhile
                 self._install(request, quick, [], started)
                 return
             # Imported here, in the engine thread (see the module's docstring).
