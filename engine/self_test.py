@@ -152,7 +152,8 @@ def check_model(context: SelfTestContext) -> str:
 
 
 def check_onnxruntime(context: SelfTestContext) -> str:
-    """The built-in model exported to ONNX and run by ONNX Runtime, not PyTorch's silent fallback."""
+    """The built-in model exported to ONNX and run by ONNX Runtime, not PyTorch's silent fallback; found again by a
+    quick start; and in int8."""
     from engine.events import Log
     from engine.onnx_cache import onnx_cache_dir
     from engine.predict import Classifier
@@ -172,6 +173,7 @@ def check_onnxruntime(context: SelfTestContext) -> str:
     torch_best = _classify_photo(pytorch, context.photo)[0]
     if onnx_best.index != torch_best.index:
         raise SelfTestFailure(f'ONNX Runtime says "{onnx_best.label}" where PyTorch says "{torch_best.label}"')
+    _check_quick_start(Classifier(pytorch.loaded, backend), context.photo, onnx_best)
     # int8 needs ONNX Runtime's quantization tools, which a frozen build easily leaves out.
     from engine.decode import decode_image
 
@@ -185,9 +187,25 @@ def check_onnxruntime(context: SelfTestContext) -> str:
         raise SelfTestFailure(f"int8 is not used: {warnings[-1] if warnings else 'no reason given'}")
     int8_best = _classify_photo(Classifier(pytorch.loaded, quantized), context.photo)[0]
     return (
-        f'{backend.name} agrees with PyTorch: "{onnx_best.label}" {onnx_best.prob * 100:.0f} %; '
+        f'{backend.name} agrees with PyTorch, also from a quick start: "{onnx_best.label}" {onnx_best.prob * 100:.0f} %; '
         f'int8: "{int8_best.label}" {int8_best.prob * 100:.0f} %'
     )
+
+
+def _check_quick_start(classifier: Classifier, photo: Path, expected: TopClass) -> None:
+    """The next start's path: the checked ONNX file, found again through its record (file times, versions)."""
+    from engine.events import Log
+    from engine.quick_start import quick_classifier, remember
+    from engine.specs import InferenceChoice, builtin_model_spec
+
+    spec, choice, notes = builtin_model_spec(), InferenceChoice("cpu"), []
+    remember(spec, choice, classifier)
+    quick = quick_classifier(spec, choice, on_event=lambda e: notes.append(e.text) if isinstance(e, Log) else None)
+    if quick is None:
+        raise SelfTestFailure(f"no quick start from the checked ONNX file: {notes[-1] if notes else 'no record'}")
+    best = _classify_photo(quick, photo)[0]
+    if best.index != expected.index:
+        raise SelfTestFailure(f'the quick start says "{best.label}" where the full load says "{expected.label}"')
 
 
 def check_live(context: SelfTestContext) -> str:
