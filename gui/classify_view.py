@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 from engine.errors import UserFacingError
 from engine.export import export_results
 from engine.results import ImageResult
-from gui.engine_worker import BatchFinished, BatchProgress, ClassifiedImage, EngineBridge, Failure
+from gui.engine_worker import EngineBridge
+from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_table import BatchResults, ResultsTableModel
 from gui.status import MessageBanner

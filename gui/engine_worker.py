@@ -1,7 +1,7 @@
 """Runs the engine in one long-lived worker thread and speaks to widgets only through queued signals.
 
-The worker owns the loaded model (one owner for the model and its device context). Requests carry their own
-cancel token, which the GUI thread sets directly: a busy worker cannot process a queued "cancel" signal.
+The worker owns the loaded model (one owner for the model and its device context). The requests and answers
+are gui.engine_messages' plain values. Requests carry their own cancel token, which the GUI thread sets directly: a busy worker cannot process a queued "cancel" signal.
 Live recognition runs in the same thread, in gui.live_worker's LiveWorker.
 
 torch and timm are imported by this thread's slots, never by the GUI thread: importing them takes seconds, and
@@ -14,96 +14,33 @@ import itertools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import Cancelled, UserFacingError
-from engine.events import CancelToken, Event, Log, Progress
+from engine.events import Event, Log, Progress
 from engine.live.sources import Frame, FrameSource
 from engine.live.types import LivePrediction, LiveSettings
-from engine.results import ImageResult
 from engine.specs import InferenceChoice, ModelSpec
+from gui.engine_messages import (
+    BatchFinished,
+    BatchProgress,
+    ClassifiedImage,
+    ClassifyRequest,
+    Failure,
+    LoadProgress,
+    LoadRequest,
+    ModelInfo,
+    failure_from,
+)
 from gui.live_worker import LiveSession, LiveWorker, SnapshotRequest
 
 if TYPE_CHECKING:
     from engine.predict import Classifier
 
 log = logging.getLogger(__name__)
-BUG_MESSAGE = "Something went wrong inside Classifier Studio."
-BUG_HINT = "Details are in the log; please report them."
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    request_id: int
-    spec: ModelSpec
-    choice: InferenceChoice = InferenceChoice()
-    calibration_folders: tuple[str, ...] = ()  # where int8 finds a few of the user's images to calibrate on
-    cancel: CancelToken = field(default_factory=CancelToken, compare=False)
-
-
-@dataclass(frozen=True)
-class ClassifyRequest:
-    request_id: int
-    inputs: tuple[str, ...] = ()  # files and folders, expanded in the worker
-    pasted: tuple[tuple[str, bytes], ...] = ()  # (name, encoded image) from the clipboard
-    topk: int = 5
-    thumbnail_size: int = 0
-    cancel: CancelToken = field(default_factory=CancelToken, compare=False)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    request_id: int
-    name: str
-    arch: str
-    device: str  # e.g. "CPU · fp32"
-    backend: str  # what runs it: "PyTorch", "ONNX Runtime", "ONNX Runtime int8"
-    backend_note: str  # why the backend is not the one asked for, or int8's measured agreement; else ""
-    source: str
-    num_classes: int
-    load_seconds: float
-
-
-@dataclass(frozen=True)
-class LoadProgress:
-    request_id: int
-    text: str
-    done: int
-    total: int  # 0 when unknown
-    unit: str  # "bytes" or "items"
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    request_id: int
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class ClassifiedImage:
-    request_id: int
-    result: ImageResult
-
-
-@dataclass(frozen=True)
-class BatchFinished:
-    request_id: int
-    count: int
-    cancelled: bool
-
-
-@dataclass(frozen=True)
-class Failure:
-    request_id: int
-    message: str
-    hint: str = ""
-    cancelled: bool = False
-    is_bug: bool = False
 
 
 class EngineWorker(QObject):
@@ -179,7 +116,7 @@ class EngineWorker(QObject):
             remember(request.spec, choice, classifier)  # for a quick start next time
             self._install(request, classifier, notes, started)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
-            self.model_load_failed.emit(_failure(request.request_id, exc))
+            self.model_load_failed.emit(failure_from(request.request_id, exc))
 
     def _install(self, request: LoadRequest, classifier: Classifier, notes: list[str], started: float) -> None:
         loaded, backend = classifier.loaded, classifier.backend
@@ -234,7 +171,7 @@ class EngineWorker(QObject):
         except Cancelled:
             self.batch_finished.emit(BatchFinished(request.request_id, -1, True))
         except Exception as exc:  # noqa: BLE001
-            self.batch_failed.emit(_failure(request.request_id, exc))
+            self.batch_failed.emit(failure_from(request.request_id, exc))
 
     def _load_events(self, request: LoadRequest):
         def on_event(event: Event) -> None:
@@ -260,15 +197,6 @@ def _noting(on_event, notes: list[str]):
     return sink
 
 
-def _failure(request_id: int, exc: Exception) -> Failure:
-    if isinstance(exc, Cancelled):
-        return Failure(request_id, "Cancelled.", cancelled=True)
-    if isinstance(exc, UserFacingError):
-        return Failure(request_id, exc.message, exc.hint)
-    log.exception("Unexpected error in the engine thread")
-    return Failure(request_id, BUG_MESSAGE, BUG_HINT, is_bug=True)
-
-
 class EngineBridge(QObject):
     """The GUI thread's handle on the engine thread: sends requests, holds their cancel tokens, shuts down cleanly.
 
@@ -291,7 +219,7 @@ class EngineBridge(QObject):
         self._thread = QThread()
         self._thread.setObjectName("engine")
         self.worker = EngineWorker()
-        self.live_worker = LiveWorker(_failure)
+        self.live_worker = LiveWorker()
         self.worker.moveToThread(self._thread)
         self.live_worker.moveToThread(self._thread)
         # Both live in the engine thread: the live worker takes a new model before the next queued event runs.

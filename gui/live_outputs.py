@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QToolButton
 
-from gui.engine_worker import Failure
+from gui.engine_messages import Failure
 from gui.live_worker import RecordingState, SnapshotSaved
 
 if TYPE_CHECKING:

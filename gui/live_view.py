@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 
 from engine.live.sources import Frame, FrameSource
 from engine.live.types import LivePrediction, LiveSettings
-from gui.engine_worker import EngineBridge, Failure
+from gui.engine_worker import EngineBridge
+from gui.engine_messages import Failure
 from gui.live_outputs import LiveOutputs
 from gui.live_sources import RESOLUTIONS, LivePreferences, SourceChoice, SourcePicker, open_source
 from gui.live_widgets import FrameRate, LiveVideo, Roi, bgr_to_qimage, centre_roi, stats_text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from engine.live.capture import SourceStatus
 from engine.live.recording import PredictionLog, save_snapshot
 from engine.live.sources import Frame, list_cameras
 from engine.live.types import LivePrediction
+from gui.engine_messages import failure_from
 
 if TYPE_CHECKING:  # imported where they are used, in the engine thread, not at the window's start-up
     from engine.live.pipeline import LivePipeline
@@ -85,10 +85,8 @@ class LiveWorker(QObject):
     recording_changed = Signal(object)  # RecordingState
     recording_failed = Signal(object)  # Failure whose request_id is the session id
 
-    def __init__(self, failure: Callable[[int, Exception], object]) -> None:
-        """`failure` turns an exception into the Failure the GUI is sent (the engine worker's own rule)."""
+    def __init__(self) -> None:
         super().__init__()
-        self._failure = failure
         self._classifier: Classifier | None = None
         self._live_classifier: Classifier | None = None  # _classifier tuned to share the CPU with capture
         self._live: LiveSession | None = None
@@ -130,7 +128,7 @@ class LiveWorker(QObject):
             session.pipeline.start()
         except Exception as exc:  # noqa: BLE001
             self._live = None
-            self.live_failed.emit(self._failure(session.session_id, exc))
+            self.live_failed.emit(failure_from(session.session_id, exc))
             return
         if self._classifier is None:
             self.live_state_changed.emit(LiveState(session.session_id, "no model", NO_MODEL_MESSAGE))
@@ -156,7 +154,7 @@ class LiveWorker(QObject):
         try:
             self._recording = PredictionLog(path, session.pipeline.settings.topk)
         except Exception as exc:  # noqa: BLE001
-            self.recording_failed.emit(self._failure(session.session_id, exc))
+            self.recording_failed.emit(failure_from(session.session_id, exc))
             return
         self._recording_session = session.session_id
         self.recording_changed.emit(RecordingState(session.session_id, path, 0, True))
@@ -171,7 +169,7 @@ class LiveWorker(QObject):
             image, data = save_snapshot(request.folder, request.frame, request.prediction, request.model_name)
             self.snapshot_saved.emit(SnapshotSaved(request.request_id, str(image), str(data)))
         except Exception as exc:  # noqa: BLE001
-            self.snapshot_failed.emit(self._failure(request.request_id, exc))
+            self.snapshot_failed.emit(failure_from(request.request_id, exc))
 
     def live_sink(self, session_id: int):
         """The pipeline's event sink. It is called on the capture thread: emitting there is safe, Qt queues it."""
@@ -202,7 +200,7 @@ class LiveWorker(QObject):
         try:
             prediction = session.pipeline.step(self._classifier_for_live(classifier))
         except Exception as exc:  # noqa: BLE001 - a failing model stops the stream with a message, not a hang
-            self.live_failed.emit(self._failure(session.session_id, exc))
+            self.live_failed.emit(failure_from(session.session_id, exc))
             self._end_live(session)
             return
         if prediction is not None:
@@ -224,7 +222,7 @@ class LiveWorker(QObject):
         try:
             self._recording.write(prediction)
         except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: the rows so far are kept
-            self.recording_failed.emit(self._failure(self._recording_session, exc))
+            self.recording_failed.emit(failure_from(self._recording_session, exc))
             self._close_recording()
 
     def _close_recording(self) -> None:
@@ -235,7 +233,7 @@ class LiveWorker(QObject):
         try:
             recording.close()  # the log appears at its path now, whole
         except Exception as exc:  # noqa: BLE001
-            self.recording_failed.emit(self._failure(self._recording_session, exc))
+            self.recording_failed.emit(failure_from(self._recording_session, exc))
             return
         self.recording_changed.emit(state)
 

@@ -34,7 +34,8 @@ from engine.specs import (
 )
 from gui.app import log_file
 from gui.classify_view import ClassifyView
-from gui.engine_worker import EngineBridge, Failure, LoadProgress, ModelInfo
+from gui.engine_worker import EngineBridge
+from gui.engine_messages import Failure, LoadProgress, ModelInfo
 from gui.live_view import LiveView
 from gui.model_picker import ModelPicker
 from gui.settings import AppSettings, save_settings

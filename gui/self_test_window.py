@@ -26,7 +26,9 @@ def check_main_window(context: SelfTestContext) -> str:
     if QApplication.instance() is None:
         _check_platform_plugin()
 
-    from gui.engine_worker import EngineBridge, Failure, ModelInfo
+    from gui.engine_worker import EngineBridge
+
+    from gui.engine_messages import Failure, ModelInfo
     from gui.main_window import APP_TITLE, MainWindow
     from gui.settings import APPLICATION, ORGANIZATION, load_settings
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.engine_worker import LoadProgress, ModelInfo
+from gui.engine_messages import LoadProgress, ModelInfo
 
 log = logging.getLogger(__name__)
 MB = 1_000_000  # download sizes in decimal megabytes, as browsers and the Hub show them

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine.training.dataset import DatasetScan
 from engine.training.run import Run
-from gui.engine_worker import Failure
+from gui.engine_messages import Failure
 from gui.train_pages import (
     PROBLEM_BADGES,
     WizardPage,

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from engine.training.metrics import Evaluation, Misclassified
 from engine.training.run import unique_path
 from engine.training.trainer import TrainResult
-from gui.engine_worker import Failure
+from gui.engine_messages import Failure
 from gui.train_pages import WizardPage, WizardState, bold_label, error_label, note_label, show_error, square_pixmap
 from gui.train_worker import ReportExported, ThumbnailsDecoded
 from gui.training_charts import ConfusionMatrixView

@@ -23,7 +23,7 @@ from engine.training.dataset import DatasetScan, scan_class_folders
 from engine.training.plan import EpochMetrics, TrainPlan
 from engine.training.run import CHECKPOINT_FILE, Run, create_run, list_runs, open_run
 from engine.training.trainer import TrainResult, train_run
-from gui.engine_worker import BUG_HINT, BUG_MESSAGE, Failure
+from gui.engine_messages import BUG_HINT, BUG_MESSAGE, Failure
 
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_MS = 60_000  # a cancelled run stops after the batch in progress, which can take a while on a CPU

@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.models import Bundle, ModelSpec
-from gui.engine_worker import EngineBridge, ModelInfo
+from gui.engine_worker import EngineBridge
+from gui.engine_messages import ModelInfo
 from gui.main_window import MainWindow
 from gui.settings import AppSettings, load_settings
 

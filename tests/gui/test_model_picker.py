@@ -16,7 +16,7 @@ from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architectu
 from engine.paths import DATA_DIR_ENV
 from engine.specs import DeviceSupport, InferenceChoice
 from engine.training.run import models_dir
-from gui.engine_worker import ModelInfo
+from gui.engine_messages import ModelInfo
 from gui.inference_form import DEVICE_NAMES
 from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
 from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage

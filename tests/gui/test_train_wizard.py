@@ -12,7 +12,7 @@ from engine.catalog import BUILTIN_ARCH
 from engine.training.dataset import DatasetScan
 from engine.training.plan import TrainPlan
 from engine.training.run import open_run
-from gui.engine_worker import Failure
+from gui.engine_messages import Failure
 from gui.train_pages_run import smaller_batch
 from gui.train_wizard import MODEL, RESULTS, SETTINGS, TRAINING, TrainWizard
 from tests.gui.conftest import WAIT_MS
