@@ -1,8 +1,9 @@
 """Runs the engine in one long-lived worker thread and speaks to widgets only through queued signals.
 
 The worker owns the loaded model (one owner for the model and its device context). The requests and answers
-are gui.engine_messages' plain values. Requests carry their own cancel token, which the GUI thread sets directly: a busy worker cannot process a queued "cancel" signal.
-Live recognition runs in the same thread, in gui.live_worker's LiveWorker.
+are gui.engine_messages' plain values. Requests carry their own cancel token, which the GUI thread sets
+directly: a busy worker cannot process a queued "cancel" signal. Live recognition runs in the same thread,
+in gui.live_worker's LiveWorker.
 
 torch and timm are imported by this thread's slots, never by the GUI thread: importing them takes seconds, and
 the window shows first. The first load also reports the devices torch finds (`devices_listed`). A model ONNX
