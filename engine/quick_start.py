@@ -71,14 +71,11 @@ def quick_classifier(
 def remember(
     spec: ModelSpec, choice: InferenceChoice, classifier: Classifier, folder: Path | None = None
 ) -> None:
-    """Record a fully loaded classifier for quick starts, when it runs an fp32 ONNX file on the CPU (needs torch).
+    """Record a fully loaded classifier for quick starts, when it runs an fp32 ONNX file on the CPU (imports torch).
 
-    A record that already matches is left alone; a failure to write one is not the user's problem.
+    A record that already matches is left alone. The record only saves time: whatever stops it (a full disk, a
+    read-only folder) costs the next start a few seconds, no more, and is never the user's problem.
     """
-    import torch
-
-    from engine.onnx_export import float_cpu_model
-
     loaded, backend = classifier.loaded, classifier.backend
     key = _request_key(spec, choice)
     usable = (
@@ -94,10 +91,22 @@ def remember(
             return
     except (OSError, ValueError, KeyError, TypeError):
         pass  # none yet, or damaged: write it
+    try:
+        write_text_atomically(path, json.dumps(_record(key, classifier)))
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
+def _record(key: dict, classifier: Classifier) -> dict:
+    import torch
+
+    from engine.onnx_export import float_cpu_model
+
+    loaded, backend = classifier.loaded, classifier.backend
     probe = _probe(loaded.data_config.input_size)
     with torch.inference_mode():
         expected = float_cpu_model(loaded.model)(torch.from_numpy(probe)).numpy()
-    record = {
+    return {
         "format": FORMAT,
         "key": key,
         "files": [_fingerprint(file) for file in (*loaded.weights_files, str(backend.onnx_file))],
@@ -111,10 +120,6 @@ def remember(
         "data_config": loaded.data_config.to_dict(),
         "probe_logits": expected.tolist(),
     }
-    try:
-        write_text_atomically(path, json.dumps(record))
-    except Exception:  # noqa: BLE001 - a full disk or read-only folder costs the next start a few seconds, no more
-        pass
 
 
 def _classifier(record: dict, on_event: EventSink) -> Classifier:

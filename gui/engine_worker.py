@@ -114,8 +114,9 @@ class EngineWorker(QObject):
             )
             request.cancel.check()
             classifier = Classifier(loaded, backend)
-            remember(request.spec, choice, classifier)  # for a quick start next time
             self._install(request, classifier, notes, started)
+            # For a quick start next time; after "ready", as its PyTorch probe takes a moment on large models.
+            remember(request.spec, choice, classifier)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             self.model_load_failed.emit(failure_from(request.request_id, exc))
 

@@ -127,3 +127,12 @@ def test_a_damaged_onnx_file_or_record_costs_only_the_quick_start(tiny_bundle):
     assert quick_classifier(spec, CPU) is None
     full_load(spec)  # a full load writes it afresh
     assert quick_classifier(spec, CPU) is not None
+
+
+def test_a_record_that_cannot_be_written_costs_nothing_but_the_quick_start(tiny_bundle):
+    spec = ModelSpec(source=Bundle(str(tiny_bundle)))
+    quick_start_dir().parent.mkdir(parents=True, exist_ok=True)
+    quick_start_dir().write_text("a file where the records' folder should be", encoding="utf-8")
+    classifier = full_load(spec)  # remembers: the write fails quietly
+    assert classifier.backend.name == "ONNX Runtime"
+    assert quick_classifier(spec, CPU) is None
