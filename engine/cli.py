@@ -47,7 +47,7 @@ DEFAULT_BATCH = 8
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand; `train` and `evaluate` come from engine/cli_train.py."""
+    """One subcommand; `models`, `live`, `train` and `evaluate` live in modules of their own (engine/cli_*.py)."""
 
     name: str
     summary: str
@@ -405,8 +405,8 @@ exit status:
   {EXIT_CANCELLED}  stopped with Ctrl+C (the summary is still printed)
 """
 
-# engine/cli_train.py builds on this module but imports from it only inside its functions, so it loads here.
-from engine import cli_models, cli_train
+# The command modules build on this one but import from it only inside their functions, so they load here.
+from engine import cli_evaluate, cli_models, cli_train
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -424,6 +424,6 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "evaluate", "Measure a saved model on a folder of labelled images: accuracy, per-class figures, confusions.",
-        cli_train.EVALUATE_EPILOG, cli_train.add_evaluate_arguments, cli_train.run_evaluate,
+        cli_evaluate.EPILOG, cli_evaluate.add_arguments, cli_evaluate.run,
     ),
 )

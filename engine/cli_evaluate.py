@@ -1,0 +1,70 @@
+"""`evaluate`: measure a saved model on a folder of labelled images (accuracy, per-class figures, confusions).
+
+Registered by engine/cli.py like `train`, whose progress lines and tables it shares; like it, it takes what it shares
+with engine/cli.py inside its functions, and torch loads only when the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cli_train import TrainReporter, aligned, format_confusion
+from engine.errors import UserFacingError
+from engine.events import CancelToken
+
+if TYPE_CHECKING:
+    from engine.training.metrics import Evaluation
+
+EPILOG = """\
+Uses the folder's test (else val) subfolder when it has train/val/test folders, otherwise every image.
+
+examples:
+  %(prog)s my_model/ held_out_photos/
+  %(prog)s my_model/ held_out_photos/ --json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.cli import DEVICE_CHOICES, _positive_int
+
+    add = parser.add_argument
+    add("bundle", metavar="BUNDLE", help="a model bundle saved by Classifier Studio (folder or .safetensors)")
+    add("data_dir", metavar="DATA_DIR", help="a folder of class subfolders named like the model's classes")
+    add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
+    add("--batch-size", type=_positive_int, default=32, metavar="N", help="images per batch (default: 32)")
+    add("--json", action="store_true", help="print the evaluation as one JSON object, nothing else")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.cli import EXIT_OK, cancel_on_ctrl_c
+    from engine.training.evaluate import evaluate_bundle
+
+    if not Path(args.bundle).exists():
+        raise UserFacingError(f"There is no model bundle at {args.bundle}.", "Check the path.")
+    cancel = CancelToken()
+    reporter = TrainReporter(sys.stderr, sys.stderr, cancel)
+    with cancel_on_ctrl_c(cancel):
+        evaluation, part = evaluate_bundle(args.bundle, args.data_dir, args.device, args.batch_size, reporter, cancel)
+    reporter.clear()
+    if args.json:
+        print(json.dumps({**evaluation.to_dict(), "images": part}))
+        return EXIT_OK
+    which = {"all": "all images", "test": "the test folder", "val": "the validation folder"}[part]
+    print(f"{evaluation.num_images} images ({which} of {args.data_dir})")
+    print(f"accuracy: {evaluation.accuracy:.3f}")
+    print(f"loss: {evaluation.loss:.3f}")
+    if evaluation.top5 is not None:
+        print(f"top-5: {evaluation.top5:.3f}")
+    print(f"macro F1: {evaluation.macro_f1:.3f}")
+    print(format_per_class(evaluation))
+    print(format_confusion(evaluation))
+    return EXIT_OK
+
+
+def format_per_class(evaluation: Evaluation) -> str:
+    rows = [(c.name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))
+            for c in evaluation.per_class]
+    return aligned([("class", "precision", "recall", "F1", "support"), *rows])
