@@ -1,0 +1,92 @@
+"""How pictures reach the classify view: files and folders dragged onto it, or pasted as paths or as an image."""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QFrame, QWidget
+
+
+def local_paths(mime: QMimeData | None) -> list[str]:
+    """Local files and folders named by dropped or copied URLs; web links and text are not ours to fetch."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def paths_in_text(text: str) -> list[str]:
+    """Existing files or folders written one per line (paths copied as text from a terminal or a file manager)."""
+    found = []
+    for line in text.splitlines():
+        line = line.strip().strip("'\"")
+        if line.startswith("file:"):
+            line = QUrl(line).toLocalFile()
+        if line and os.path.exists(line):
+            found.append(line)
+    return found
+
+
+def png_bytes(image: QImage) -> bytes:
+    """A clipboard picture as PNG: lossless, and decoded by the engine like any file."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(data.data())
+
+
+class DropZone(QFrame):
+    """Accepts local files and folders dragged onto it, lighting up while something droppable is over it."""
+
+    paths_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setAcceptDrops(True)
+        highlight = self.palette().highlight().color()
+        self.setStyleSheet(
+            "QFrame#dropZone { border: 2px dashed palette(mid); border-radius: 10px; }"
+            f'QFrame#dropZone[dragActive="true"] {{ border-color: {highlight.name()};'
+            f" background-color: rgba({highlight.red()}, {highlight.green()}, {highlight.blue()}, 40); }}"
+        )
+        self._set_highlighted(False)
+
+    @property
+    def is_highlighted(self) -> bool:
+        return bool(self.property("dragActive"))
+
+    def _set_highlighted(self, active: bool) -> None:
+        self.setProperty("dragActive", active)
+        self.style().unpolish(self)  # a dynamic property only restyles after a re-polish
+        self.style().polish(self)
+        self.update()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        # Text, web images and the like are refused at the door: the cursor says "no drop" rather than surprising.
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self._set_highlighted(True)
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._set_highlighted(False)
+        event.accept()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._set_highlighted(False)
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.paths_dropped.emit(paths)
+        else:
+            event.ignore()
