@@ -1,8 +1,11 @@
-"""Atomic writes: a file the user made is either the old good one or the new good one, never half of each."""
+"""Atomic writes: a file the user made is either the old good one or the new good one, never half of each. And the
+short digest that names cache files after what they were made from."""
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -57,3 +60,8 @@ def _disk_error(target: Path, exc: OSError) -> UserFacingError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return UserFacingError(f"No permission to write {target}.", "Choose a folder you can write to.")
     return UserFacingError(f"Could not save {target}: {exc.strerror or exc}.", "Choose another folder.")
+
+
+def key_digest(key: dict) -> str:
+    """24 hex characters naming a cache file after its key (plain JSON values): any change, another name."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]

@@ -7,16 +7,13 @@ note for the log: the caller then runs the model in PyTorch.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import re
 import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,10 +22,10 @@ import torch
 
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, Progress
-from engine.files import atomic_path, write_text_atomically
+from engine.files import atomic_path, key_digest, write_text_atomically
 from engine.onnx_export import OPSET, write_onnx_graph
 from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement, softmax
-from engine.paths import user_data_dir
+from engine.paths import package_version, user_data_dir
 from engine.weights import weights_digest
 
 if TYPE_CHECKING:
@@ -76,13 +73,12 @@ def cache_file(cache_dir: Path, arch: str, model: torch.nn.Module, input_size: t
         "weights": weights_digest(model),
         "input_size": list(input_size),
         "opset": OPSET,
-        "versions": {name: _version(name) for name in ("onnx", "onnxscript", "timm")},
+        "versions": {name: package_version(name) for name in ("onnx", "onnxscript", "timm")},
         "runtimes": [torch.__version__, onnxruntime.__version__],
-        "classifier-studio": _version("classifier-studio"),
+        "classifier-studio": package_version("classifier-studio"),
     }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", arch)[:60] or "model"
-    return cache_dir / f"{readable}-{digest[:24]}.onnx"
+    return cache_dir / f"{readable}-{key_digest(key)}.onnx"
 
 
 def fp32_session(
@@ -261,10 +257,3 @@ def _summary(exc: BaseException) -> str:
     lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     first = lines[0][:200] if lines else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:  # e.g. a frozen build without package metadata
-        return "unknown"

@@ -16,7 +16,7 @@ import torch
 from engine.errors import UserFacingError
 from engine.events import EventSink, Log, ignore_events
 from engine.files import atomic_path
-from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement
+from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement, random_probe
 
 OPSET = 18
 
@@ -27,7 +27,7 @@ def export_onnx(
     """Write `model` to `target` as ONNX, atomically; raises UserFacingError if it cannot be exported or disagrees."""
     target = Path(target)
     model = float_cpu_model(model)
-    probe = random_probe(input_size)
+    probe = torch.from_numpy(random_probe(input_size))
     on_event(Log("info", f"Exporting ONNX to {target.name}"))
     with atomic_path(target) as tmp:
         write_onnx_graph(model, input_size, tmp)
@@ -42,7 +42,7 @@ def export_onnx(
 
 def write_onnx_graph(model: torch.nn.Module, input_size: tuple[int, int, int], target: Path) -> None:
     """Write the unchecked ONNX graph of a float32 CPU model to `target`; UserFacingError when the exporter fails."""
-    example = random_probe(input_size)
+    example = torch.from_numpy(random_probe(input_size))
     try:
         # The exporter reports each stage on stdout, prints failed graphs on stderr and warns about internals
         # users cannot act on.
@@ -67,11 +67,6 @@ def float_cpu_model(model: torch.nn.Module) -> torch.nn.Module:
     if all(t.device.type == "cpu" and (t.dtype == torch.float32 or not t.is_floating_point()) for t in tensors):
         return model.eval()
     return copy.deepcopy(model).float().cpu().eval()
-
-
-def random_probe(input_size: tuple[int, int, int], count: int = 2) -> torch.Tensor:
-    """The same seeded normal-noise batch every time, so checks are repeatable."""
-    return torch.randn((count, *input_size), generator=torch.Generator().manual_seed(0))
 
 
 def _disagreement(model: torch.nn.Module, onnx_file: Path, probe: torch.Tensor) -> str | None:

@@ -72,6 +72,11 @@ def onnxruntime_session(
     return onnxruntime.InferenceSession(model, sess_options=options, providers=list(providers))
 
 
+def random_probe(input_size: tuple[int, ...], count: int = 2) -> np.ndarray:
+    """The same seeded normal-noise batch every time, so checks are repeatable (and comparable across runs)."""
+    return np.random.default_rng(0).standard_normal((count, *input_size), dtype=np.float32)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)

@@ -51,6 +51,16 @@ def user_log_dir() -> Path:
     return Path(xdg if os.path.isabs(xdg) else str(Path.home() / ".local" / "state")) / APP_NAME
 
 
+def package_version(package: str) -> str:
+    """An installed package's version, or "unknown" (e.g. a frozen build without its metadata): for cache keys."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def app_version() -> str:
     """The installed version, as `--version` and Help > About show it ("dev" in a never-installed checkout)."""
     from importlib import metadata  # deferred: ~35 ms of the window's start-up, for the About box only

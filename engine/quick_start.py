@@ -13,27 +13,24 @@ No torch here, except in `remember`, which runs after a full load.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.events import EventSink, Log, ignore_events
-from engine.files import write_text_atomically
-from engine.onnx_session import OnnxRuntimeBackend, logits_disagreement, onnxruntime_session
-from engine.paths import user_data_dir
+from engine.files import key_digest, write_text_atomically
+from engine.onnx_session import OnnxRuntimeBackend, logits_disagreement, onnxruntime_session, random_probe
+from engine.paths import package_version, user_data_dir
 from engine.specs import DataConfig, DeviceChoice, InferenceChoice, LoadedModel, ModelSpec
 
 if TYPE_CHECKING:
     from engine.predict import Classifier
 
 FORMAT = 1
-PROBES = 2
 _NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", r"C:\Windows\System32\nvcuda.dll")
 
 
@@ -48,7 +45,7 @@ def quick_classifier(
     key = _request_key(spec, choice)
     if key is None:
         return None
-    path = (folder or quick_start_dir()) / f"{_digest(key)}.json"
+    path = (folder or quick_start_dir()) / f"{key_digest(key)}.json"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -85,7 +82,7 @@ def remember(
     )
     if not usable:
         return
-    path = (folder or quick_start_dir()) / f"{_digest(key)}.json"
+    path = (folder or quick_start_dir()) / f"{key_digest(key)}.json"
     try:
         if _why_stale(json.loads(path.read_text(encoding="utf-8")), key) is None:
             return
@@ -103,7 +100,7 @@ def _record(key: dict, classifier: Classifier) -> dict:
     from engine.onnx_export import float_cpu_model
 
     loaded, backend = classifier.loaded, classifier.backend
-    probe = _probe(loaded.data_config.input_size)
+    probe = random_probe(loaded.data_config.input_size)
     with torch.inference_mode():
         expected = float_cpu_model(loaded.model)(torch.from_numpy(probe)).numpy()
     return {
@@ -129,7 +126,7 @@ def _classifier(record: dict, on_event: EventSink) -> Classifier:
     session = onnxruntime_session(record["onnx_file"])
     backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]))
     expected = np.asarray(record["probe_logits"], dtype=np.float32)
-    difference = logits_disagreement(expected, backend.logits(_probe(data_config.input_size)))
+    difference = logits_disagreement(expected, backend.logits(random_probe(data_config.input_size)))
     if difference is not None:
         raise ValueError(f"the ONNX file no longer matches PyTorch ({difference})")
     loaded = LoadedModel(
@@ -163,7 +160,7 @@ def _request_key(spec: ModelSpec, choice: InferenceChoice) -> dict | None:
         "source": type(source).__name__,
         "path": os.path.abspath(path) if path else None,
         "choice": [choice.device, choice.precision, choice.backend],
-        "versions": {name: _version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},
+        "versions": {name: package_version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},
         "python": sys.version.split()[0],
     }
 
@@ -176,16 +173,3 @@ def _fingerprint(path: str) -> list:
     return [path, stat.st_size, stat.st_mtime_ns]
 
 
-def _probe(input_size) -> np.ndarray:
-    return np.random.default_rng(0).standard_normal((PROBES, *input_size), dtype=np.float32)
-
-
-def _digest(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"

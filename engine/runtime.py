@@ -28,8 +28,8 @@ from engine.onnx_cache import (
     int8_session,
     onnx_cache_dir,
 )
-from engine.onnx_export import float_cpu_model, random_probe
-from engine.onnx_session import OnnxRuntimeBackend, onnxruntime_session
+from engine.onnx_export import float_cpu_model
+from engine.onnx_session import OnnxRuntimeBackend, onnxruntime_session, random_probe
 from engine.specs import BACKENDS, DeviceChoice, LoadedModel
 
 INT8_PROBES = 8  # noise images that measure int8's agreement when no calibration images are given
@@ -134,7 +134,7 @@ def _onnxruntime_backend(
     )
     reference = float_cpu_model(loaded.model)  # ONNX Runtime runs fp32: exported from and checked against fp32
     target = cache_file(cache_dir, loaded.arch, reference, input_size)
-    probes = np.concatenate([images, random_probe(input_size).numpy()])
+    probes = np.concatenate([images, random_probe(input_size)])
     make_session = partial(onnxruntime_session, providers=_providers(loaded.device, on_event), threads=threads)
     session = fp32_session(reference, input_size, target, probes, make_session, on_event, cancel)
     provider = _GPU_PROVIDERS.get(session.get_providers()[0])
@@ -143,7 +143,7 @@ def _onnxruntime_backend(
         return OnnxRuntimeBackend(session, name, target)
     cancel.check()
     quantized_file = int8_file(target, calibrated=len(images) > 0)
-    noise = random_probe(input_size, INT8_PROBES).numpy()
+    noise = random_probe(input_size, INT8_PROBES)
     # int8 kernels are a CPU feature: the int8 session stays on the CPU whatever the device.
     cpu_session = partial(onnxruntime_session, threads=threads)
     try:
