@@ -27,7 +27,7 @@ from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, F
 from gui.image_input import DropZone, local_paths, paths_in_text, png_bytes
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_table import BatchResults, ResultsTableModel
-from gui.status import MessageBanner
+from gui.status import ElidedLabel, MessageBanner
 
 THUMBNAIL_SIZE = 192
 TOPK = 5
@@ -91,7 +91,7 @@ class ClassifyView(QWidget):
         self.export_button = _button(
             "Export…", "Save these results as a CSV spreadsheet or JSON", self.export_results
         )
-        self.export_note = QLabel()
+        self.export_note = ElidedLabel()
         self.export_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         actions = QHBoxLayout()
         for button in (self.open_button, self.open_folder_button, self.paste_button):

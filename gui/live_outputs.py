@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QPalette
-from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QToolButton
+from PySide6.QtWidgets import QFileDialog, QPushButton, QToolButton
 
 from gui.engine_messages import Failure
 from gui.live_worker import RecordingState, SnapshotSaved
+from gui.status import ElidedLabel
 
 if TYPE_CHECKING:
     from gui.live_view import LiveView
@@ -39,7 +40,7 @@ class LiveOutputs(QObject):
         self.record_button = QPushButton()
         self.record_button.setToolTip("Write every prediction to a CSV file while the stream runs")
         self.record_button.clicked.connect(self.toggle_recording)
-        self.note = QLabel()
+        self.note = ElidedLabel()
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         worker = view.bridge.live_worker
         worker.snapshot_saved.connect(self._on_snapshot_saved)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QSizePolicy, QWidget
 
 from engine.live.sources import (
     STREAM_SCHEMES,
@@ -88,8 +88,12 @@ class SourcePicker(QComboBox):
     def __init__(self, prefs: LivePreferences, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setToolTip("Where the pictures come from: a camera, a video file or a network stream")
-        self.setMinimumContentsLength(28)
+        # Narrow at least (the Live tab fits a window beside the Models panel on a 1024-pixel screen), wider
+        # when there is room, never wider than a long file name needs.
+        self.setMinimumContentsLength(12)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMaximumWidth(self.fontMetrics().horizontalAdvance("x") * 48)
         self.prefs = prefs  # the video folder is remembered
         self._cameras: list[CameraInfo] | None = None  # None until listed
         self._chosen: list[SourceChoice] = []

@@ -16,7 +16,7 @@ from gui.live_outputs import LiveOutputs
 from gui.live_sources import RESOLUTIONS, LivePreferences, SourceChoice, SourcePicker, open_source
 from gui.live_widgets import FrameRate, LiveVideo, Roi, bgr_to_qimage, centre_roi, stats_text
 from gui.live_worker import LiveSession, LiveState, LiveUpdate
-from gui.status import STATE_COLOURS, MessageBanner
+from gui.status import STATE_COLOURS, ElidedLabel, MessageBanner
 
 TOPK = 5
 MAX_DISPLAY_HZ = 60
@@ -96,6 +96,7 @@ class LiveView(QWidget):
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
         self.smoothing_slider.setRange(0, 95)
         self.smoothing_slider.setValue(round(self.prefs.smoothing * 100))
+        self.smoothing_slider.setMinimumWidth(80)  # stays usable when the status beside it is long
         self.smoothing_slider.setMaximumWidth(180)
         self.smoothing_slider.setToolTip("Averages predictions over recent frames: steadier labels, slower to change")
         self.smoothing_slider.valueChanged.connect(self._send_settings)
@@ -110,9 +111,7 @@ class LiveView(QWidget):
             "Classify only what is inside the box (drag it or its corners); off: the whole frame"
         )
         self.crop_check.toggled.connect(self._on_crop_toggled)
-        self.status_label = QLabel()
-        for label in (self.note, self.status_label):
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = ElidedLabel()  # a long file name or address must not widen the window
         top = _row(
             QLabel("Source:"),
             self.source_picker,
@@ -124,6 +123,7 @@ class LiveView(QWidget):
             self.snapshot_button,
             self.record_button,
         )
+        top.setStretchFactor(self.source_picker, 1)  # shares the spare width with the gap, up to its maximum
         bottom = _row(
             QLabel("Smoothing"),
             self.smoothing_slider,

@@ -6,7 +6,8 @@ import sys
 import threading
 from types import TracebackType
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -110,6 +111,30 @@ class ModelStatus(QWidget):
         self.state_label.setToolTip(detail)
         colour = STATE_COLOURS.get(text.split(":", 1)[0], "")
         self.state_label.setStyleSheet(f"color: {colour};" if colour else "")
+
+
+class ElidedLabel(QLabel):
+    """A one-line label for text of any length (a file name, a folder): when space is short it ends in "…" rather
+    than widening the window past the screen; the whole text is then its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._own_tooltip = ""
+
+    def setToolTip(self, tooltip: str) -> None:
+        self._own_tooltip = tooltip
+        super().setToolTip(tooltip)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 3, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, rect.width())
+        super().setToolTip(self._own_tooltip or (self.text() if shown != self.text() else ""))
+        self.style().drawItemText(
+            QPainter(self), rect, self.alignment(), self.palette(), self.isEnabled(), shown, self.foregroundRole()
+        )
 
 
 def _separator() -> QFrame:

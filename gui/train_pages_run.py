@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QProgressBar,
     QPushButton,
@@ -18,7 +17,7 @@ from engine.events import Log, Progress
 from engine.training.dataset import DatasetScan
 from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
 from engine.training.trainer import TrainResult
-from gui.status import MessageBanner
+from gui.status import ElidedLabel, MessageBanner
 from gui.train_pages import WizardPage, WizardState, bold_label, format_duration, note_label
 from gui.train_worker import TrainingEvent, TrainingFinished, TrainingStarted, TrainingStopped
 from gui.training_charts import TRAIN_COLOUR, VAL_COLOUR, CurveChart
@@ -56,8 +55,7 @@ class TrainingPage(WizardPage):
         self.headline.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
-        self.stats = QLabel()
-        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats = ElidedLabel()  # ends in the bundle's path, which may be longer than the page is wide
         self.loss_chart = CurveChart("Loss")
         self.accuracy_chart = CurveChart("Accuracy", percent=True)
         for chart in (self.loss_chart, self.accuracy_chart):

@@ -96,6 +96,27 @@ def test_a_video_file_plays_with_its_predictions_and_speeds_over_it(view, qtbot,
     assert int(capture) > 0 and float(model) > 0 and int(latency) >= 0
 
 
+def test_the_live_tab_fits_a_1024_pixel_screen_beside_the_models_panel(open_window, qtbot, tmp_path, color_bundle):
+    window = open_window()
+    load_and_wait(window.bridge, qtbot, color_bundle)
+    window.resize(1024, 640)
+    window.tabs.setCurrentWidget(window.live_view)
+    view = window.live_view
+    video = write_color_video(tmp_path / f"line-3-camera-recording-{'night-shift-' * 6}.avi", [COLORS["red"]], 30)
+    play(view, video, loop=True)
+    wait_for_top1(view, qtbot, {"red"})
+    # A long name is shortened with "…", whole in the tooltip; it does not push the window past the screen.
+    qtbot.waitUntil(lambda: video.name in view.status_label.toolTip(), timeout=WAIT_MS)
+    assert video.name in view.status_label.text() and view.status_label.width() < view.status_label.sizeHint().width()
+    assert window.minimumSizeHint().width() <= 1024 and window.width() == 1024
+    view.stop()
+    view.source_picker.add_choice(SourceChoice("camera", "0", "Camera 0 (Integrated Webcam)"))  # + resolution box
+    assert view.resolution_combo.isVisible() and window.minimumSizeHint().width() <= 1024
+    window.resize(1800, 800)
+    play(view, video, loop=True)
+    qtbot.waitUntil(lambda: video.name in view.status_label.text() and not view.status_label.toolTip(), timeout=WAIT_MS)
+
+
 def test_pause_freezes_the_picture_snapshot_and_recording_save_what_was_seen(view, qtbot, tmp_path, monkeypatch):
     video = write_color_video(tmp_path / "colours.avi", list(COLORS.values()), 10)
     play(view, video, loop=True)
