@@ -12,7 +12,6 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -24,7 +23,7 @@ from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, Progress
 from engine.files import atomic_path, key_digest, write_text_atomically
 from engine.onnx_export import OPSET, write_onnx_graph
-from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, logits_disagreement, softmax
+from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, Int8Agreement, logits_disagreement, softmax
 from engine.paths import package_version, user_data_dir
 from engine.weights import weights_digest
 
@@ -39,22 +38,6 @@ Checked = TypeVar("Checked")
 
 class OnnxUnusable(Exception):
     """ONNX Runtime cannot run this model as well as PyTorch does; the message says why, for the log."""
-
-
-@dataclass(frozen=True)
-class Int8Agreement:
-    """How closely the int8 model follows the full-precision one on the probe images."""
-
-    top1: float  # share of probe images whose top class is the full-precision model's top class
-    max_probability_difference: float
-    probes: int
-    calibrated: bool  # static quantization calibrated on the user's images; else dynamic (weights only)
-
-    def describe(self) -> str:
-        return (
-            f"top-1 agrees with full precision on {self.top1 * 100:.0f} % of {self.probes} probe images "
-            f"(probabilities within {self.max_probability_difference:.2f})"
-        )
 
 
 def onnx_cache_dir() -> Path:

@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,24 @@ import numpy as np
 if TYPE_CHECKING:
     import onnxruntime
 
-    from engine.onnx_cache import Int8Agreement
-
 PROBABILITY_TOLERANCE = 1e-4
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+@dataclass(frozen=True)
+class Int8Agreement:
+    """How closely the int8 model follows the full-precision one on the probe images."""
+
+    top1: float  # share of probe images whose top class is the full-precision model's top class
+    max_probability_difference: float
+    probes: int
+    calibrated: bool  # static quantization calibrated on the user's images; else dynamic (weights only)
+
+    def describe(self) -> str:
+        return (
+            f"top-1 agrees with full precision on {self.top1 * 100:.0f} % of {self.probes} probe images "
+            f"(probabilities within {self.max_probability_difference:.2f})"
+        )
 
 
 class OnnxRuntimeBackend:

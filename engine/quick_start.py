@@ -8,11 +8,16 @@ request gets its Classifier from `quick_classifier`: only if the request, the ve
 unchanged, and the ONNX file still computes PyTorch's logits on the probe (the same check as a fresh export:
 top-1 equal, probabilities within 1e-4). Otherwise it returns None and the caller loads the model in full.
 
+An int8 model is remembered the same way, with two differences: its probe logits are its own (int8 is not meant to
+equal PyTorch; its agreement with full precision, measured by the full load on the user's calibration images, is
+recorded and shown again), and the calibration folders are part of the request.
+
 No torch here, except in `remember`, which runs after a full load.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -23,14 +28,20 @@ import numpy as np
 
 from engine.events import EventSink, Log, ignore_events
 from engine.files import key_digest, write_text_atomically
-from engine.onnx_session import OnnxRuntimeBackend, logits_disagreement, onnxruntime_session, random_probe
+from engine.onnx_session import (
+    Int8Agreement,
+    OnnxRuntimeBackend,
+    logits_disagreement,
+    onnxruntime_session,
+    random_probe,
+)
 from engine.paths import package_version, user_data_dir
 from engine.specs import DataConfig, DeviceChoice, InferenceChoice, LoadedModel, ModelSpec
 
 if TYPE_CHECKING:
     from engine.predict import Classifier
 
-FORMAT = 1
+FORMAT = 2  # 2: int8 records
 _NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", r"C:\Windows\System32\nvcuda.dll")
 
 
@@ -39,10 +50,17 @@ def quick_start_dir() -> Path:
 
 
 def quick_classifier(
-    spec: ModelSpec, choice: InferenceChoice, on_event: EventSink = ignore_events, folder: Path | None = None
+    spec: ModelSpec,
+    choice: InferenceChoice,
+    on_event: EventSink = ignore_events,
+    folder: Path | None = None,
+    calibration_folders: tuple[str, ...] = (),
 ) -> Classifier | None:
-    """The remembered model for this request, checked and ready, or None when it must be loaded in full."""
-    key = _request_key(spec, choice)
+    """The remembered model for this request, checked and ready, or None when it must be loaded in full.
+
+    `calibration_folders`: for int8, where the full load would find its calibration images (see remember).
+    """
+    key = _request_key(spec, choice, calibration_folders)
     if key is None:
         return None
     path = (folder or quick_start_dir()) / f"{key_digest(key)}.json"
@@ -66,17 +84,23 @@ def quick_classifier(
 
 
 def remember(
-    spec: ModelSpec, choice: InferenceChoice, classifier: Classifier, folder: Path | None = None
+    spec: ModelSpec,
+    choice: InferenceChoice,
+    classifier: Classifier,
+    folder: Path | None = None,
+    calibration_folders: tuple[str, ...] = (),
 ) -> None:
-    """Record a fully loaded classifier for quick starts, when it runs an fp32 ONNX file on the CPU (imports torch).
+    """Record a fully loaded classifier for quick starts, when it runs an ONNX file on the CPU (fp32: imports torch).
 
-    A record that already matches is left alone. The record only saves time: whatever stops it (a full disk, a
-    read-only folder) costs the next start a few seconds, no more, and is never the user's problem.
+    `calibration_folders`: those the full load calibrated int8 on. A record that already matches is left alone.
+    The record only saves time: whatever stops it (a full disk, a read-only folder) costs the next start a few
+    seconds, no more, and is never the user's problem.
     """
     loaded, backend = classifier.loaded, classifier.backend
-    key = _request_key(spec, choice)
+    key = _request_key(spec, choice, calibration_folders)
     usable = (
-        key is not None and isinstance(backend, OnnxRuntimeBackend) and backend.agreement is None
+        key is not None and isinstance(backend, OnnxRuntimeBackend)
+        and (backend.agreement is not None) == choice.int8  # int8 asked for and in use, or neither
         and backend.session.get_providers()[0] == "CPUExecutionProvider" and loaded.device.device == "cpu"
         and loaded.model is not None and loaded.weights_files
     )
@@ -95,14 +119,17 @@ def remember(
 
 
 def _record(key: dict, classifier: Classifier) -> dict:
-    import torch
-
-    from engine.onnx_export import float_cpu_model
-
     loaded, backend = classifier.loaded, classifier.backend
     probe = random_probe(loaded.data_config.input_size)
-    with torch.inference_mode():
-        expected = float_cpu_model(loaded.model)(torch.from_numpy(probe)).numpy()
+    if backend.agreement is not None:
+        expected = backend.logits(probe)  # int8's own: what this very file computed when it was checked
+    else:
+        import torch
+
+        from engine.onnx_export import float_cpu_model
+
+        with torch.inference_mode():
+            expected = float_cpu_model(loaded.model)(torch.from_numpy(probe)).numpy()
     return {
         "format": FORMAT,
         "key": key,
@@ -116,6 +143,7 @@ def _record(key: dict, classifier: Classifier) -> dict:
         "labels": list(loaded.labels),
         "data_config": loaded.data_config.to_dict(),
         "probe_logits": expected.tolist(),
+        "int8_agreement": dataclasses.asdict(backend.agreement) if backend.agreement else None,
     }
 
 
@@ -124,11 +152,12 @@ def _classifier(record: dict, on_event: EventSink) -> Classifier:
 
     data_config = DataConfig.from_dict(record["data_config"])
     session = onnxruntime_session(record["onnx_file"])
-    backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]))
+    agreement = Int8Agreement(**record["int8_agreement"]) if record["int8_agreement"] else None
+    backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]), agreement)
     expected = np.asarray(record["probe_logits"], dtype=np.float32)
     difference = logits_disagreement(expected, backend.logits(random_probe(data_config.input_size)))
     if difference is not None:
-        raise ValueError(f"the ONNX file no longer matches PyTorch ({difference})")
+        raise ValueError(f"the ONNX file no longer computes what it did when it was checked ({difference})")
     loaded = LoadedModel(
         model=None, arch=record["arch"], labels=tuple(record["labels"]), data_config=data_config,
         device=DeviceChoice("cpu", "fp32", record["device"]), name=record["name"], source=record["source"],
@@ -147,9 +176,9 @@ def _why_stale(record: dict, key: dict) -> str | None:
     return None
 
 
-def _request_key(spec: ModelSpec, choice: InferenceChoice) -> dict | None:
+def _request_key(spec: ModelSpec, choice: InferenceChoice, calibration_folders: tuple[str, ...]) -> dict | None:
     """What decides the model a full load would give, as plain values; None for requests with no quick start."""
-    if choice.int8 or choice.precision != "fp32" or choice.backend == "pytorch" or choice.device not in ("auto", "cpu"):
+    if choice.precision != "fp32" or choice.backend == "pytorch" or choice.device not in ("auto", "cpu"):
         return None
     if choice.device == "auto" and any(os.path.exists(f) for f in _NVIDIA_DRIVER_FILES):
         return None  # auto may pick a GPU here: only a full load (with torch) can tell
@@ -159,7 +188,8 @@ def _request_key(spec: ModelSpec, choice: InferenceChoice) -> dict | None:
         "arch": spec.arch,
         "source": type(source).__name__,
         "path": os.path.abspath(path) if path else None,
-        "choice": [choice.device, choice.precision, choice.backend],
+        "choice": [choice.device, choice.precision, choice.backend, choice.int8],
+        "calibration": [os.path.abspath(f) for f in calibration_folders] if choice.int8 else [],
         "versions": {name: package_version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},
         "python": sys.version.split()[0],
     }

@@ -20,7 +20,6 @@ import torch
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.onnx_cache import (
-    Int8Agreement,
     OnnxUnusable,
     cache_file,
     fp32_session,
@@ -29,7 +28,7 @@ from engine.onnx_cache import (
     onnx_cache_dir,
 )
 from engine.onnx_export import float_cpu_model
-from engine.onnx_session import OnnxRuntimeBackend, onnxruntime_session, random_probe
+from engine.onnx_session import Int8Agreement, OnnxRuntimeBackend, onnxruntime_session, random_probe
 from engine.specs import BACKENDS, DeviceChoice, LoadedModel
 
 INT8_PROBES = 8  # noise images that measure int8's agreement when no calibration images are given

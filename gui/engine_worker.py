@@ -90,7 +90,7 @@ class EngineWorker(QObject):
 
             request.cancel.check()  # superseded while it waited in the queue
             choice, on_event = request.choice, self._load_events(request)
-            quick = quick_classifier(request.spec, choice, on_event)
+            quick = quick_classifier(request.spec, choice, on_event, calibration_folders=request.calibration_folders)
             self._list_devices_once(in_background=quick is not None)  # even for a superseded load: the picker waits
             if quick is not None:
                 request.cancel.check()  # superseded meanwhile
@@ -116,7 +116,7 @@ class EngineWorker(QObject):
             classifier = Classifier(loaded, backend)
             self._install(request, classifier, notes, started)
             # For a quick start next time; after "ready", as its PyTorch probe takes a moment on large models.
-            remember(request.spec, choice, classifier)
+            remember(request.spec, choice, classifier, calibration_folders=request.calibration_folders)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             self.model_load_failed.emit(failure_from(request.request_id, exc))
 

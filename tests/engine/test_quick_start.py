@@ -14,10 +14,11 @@ from engine.decode import decode_image
 from engine.events import Log
 from engine.models import load_model
 from engine.onnx_session import PROBABILITY_TOLERANCE, OnnxRuntimeBackend
-from engine.predict import Classifier
+from engine.predict import Classifier, calibration_images
+from engine.preprocess import Preprocessor
 from engine.quick_start import quick_classifier, quick_start_dir, remember
 from engine.runtime import create_backend
-from engine.specs import Bundle, InferenceChoice, ModelSpec
+from engine.specs import Bundle, InferenceChoice, ModelSpec, builtin_model_spec
 from tests.conftest import make_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def test_a_quick_start_imports_neither_torch_nor_timm(tiny_bundle, photo_files):
     code = f"""
 import sys
 from engine.quick_start import quick_classifier
-from engine.specs import Bundle, InferenceChoice, ModelSpec
+from engine.specs import Bundle, InferenceChoice, ModelSpec, builtin_model_spec
 classifier = quick_classifier(ModelSpec(source=Bundle({str(tiny_bundle)!r})), InferenceChoice("cpu"))
 result = classifier.classify_files([{str(photo_files[0])!r}], topk=1)[0]
 print(result.top[0].label, "torch" in sys.modules, "timm" in sys.modules)
@@ -135,4 +136,25 @@ def test_a_record_that_cannot_be_written_costs_nothing_but_the_quick_start(tiny_
     quick_start_dir().write_text("a file where the records' folder should be", encoding="utf-8")
     classifier = full_load(spec)  # remembers: the write fails quietly
     assert classifier.backend.name == "ONNX Runtime"
+    assert quick_classifier(spec, CPU) is None
+
+
+def test_an_int8_model_starts_quickly_with_its_agreement_and_only_for_the_same_calibration(photo_files):
+    spec, int8 = builtin_model_spec(), InferenceChoice("cpu", int8=True)
+    folders = (str(photo_files[0].parent),)  # as the window does: int8 calibrates on the recent folders' images
+    loaded = load_model(spec, "cpu")
+    calibration = calibration_images(folders, Preprocessor(loaded.data_config))
+    full = Classifier(loaded, create_backend(loaded, int8=True, calibration=calibration))
+    assert full.backend.name == "ONNX Runtime int8" and full.backend.agreement.calibrated
+    remember(spec, int8, full, calibration_folders=folders)
+
+    quick = quick_classifier(spec, int8, calibration_folders=folders)
+    assert quick is not None and quick.loaded.model is None
+    assert quick.backend.name == "ONNX Runtime int8" and quick.backend.onnx_file == full.backend.onnx_file
+    assert quick.backend.agreement == full.backend.agreement  # shown again: "top-1 agrees with full precision on …"
+    expected, got = probabilities(full, photo_files), probabilities(quick, photo_files)
+    assert np.array_equal(expected.argmax(1), got.argmax(1))
+    assert np.abs(expected - got).max() <= PROBABILITY_TOLERANCE
+    # Other calibration folders (the full load would measure the agreement on other images), or full precision:
+    assert quick_classifier(spec, int8, calibration_folders=()) is None
     assert quick_classifier(spec, CPU) is None

@@ -90,8 +90,17 @@ def test_int8_calibrates_on_a_recent_folder_and_shows_how_closely_it_agrees(
     cat = next(p for p in photo_files if p.stem == "chelsea")
     drop_files(window.classify_view, qtbot, [cat])
     assert "cat" in window.classify_view.single_card.bars.rows[0][0].text()
-    save_settings(window.settings)
+    window.close()  # saves the settings; the engine thread has remembered the int8 model
     assert load_settings().int8
+
+    reopened = open_window(settings=load_settings())  # the next start: from the checked int8 file
+    notes = []
+    reopened.bridge.worker.model_load_progressed.connect(lambda progress: notes.append(progress.text))
+    reopened.load_model(builtin_model_spec())  # with the int8 choice and the recent folders of the settings
+    wait_ready(qtbot, reopened)
+    assert any(note.startswith("Quick start") for note in notes), notes
+    assert reopened.model_status.device_label.text() == "CPU · fp32 · ONNX Runtime int8"
+    assert reopened.model_status.device_label.toolTip() == label.toolTip()
 
 
 def test_settings_keep_the_backend_and_int8_and_ignore_unknown_backends():
