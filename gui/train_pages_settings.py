@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from engine.devices import available_devices
 from engine.errors import UserFacingError
-from engine.training.plan import AUGMENTATIONS, TrainPlan
+from engine.training.plan import AUGMENTATIONS, TrainPlan, default_model_name
 from engine.training.run import models_dir, unique_path
 from gui.train_pages import WizardPage, WizardState, bold_label, error_label, note_label, show_error
 
@@ -258,7 +258,7 @@ class SettingsPage(WizardPage):
         scan, model = self.state.scan, self.state.model
         if scan is not None and scan is not self._scan_seen:  # a new folder: its own name and class-weight advice
             self._scan_seen = scan
-            self.name.setPlaceholderText(Path(scan.root).name)
+            self.name.setPlaceholderText(default_model_name(scan.root))
             own_val = bool(scan.val)
             self.val_percent.setEnabled(not own_val)
             self.val_percent.setToolTip("Your folder has its own validation folder." if own_val else "")

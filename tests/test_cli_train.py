@@ -19,7 +19,7 @@ from engine.errors import Cancelled
 from engine.events import CancelToken
 from engine.paths import DATA_DIR_ENV
 from engine.training.dataset import scan_class_folders
-from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
+from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan, default_model_name
 from engine.training.run import CHECKPOINT_FILE, create_run, open_run, runs_dir
 from engine.training.trainer import train_run
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
@@ -133,6 +133,16 @@ def test_runs_lists_the_runs_with_their_progress(few_shapes, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if str(run.folder) in line)
     assert row.split()[:3] == ["few_shapes", "new", "0/3"]
+
+
+def test_a_model_trained_on_a_folder_called_data_is_named_after_what_holds_it(tmp_path, capsys):
+    data = write_shapes_dataset(tmp_path / "gearbox parts" / "dataset" / "images", per_class=6)
+    run = create_run(TrainPlan(str(data), arch="test_efficientnet", init="scratch"), scan_class_folders(data))
+    assert run.plan.name == "gearbox parts" and run.folder.name.endswith("-gearbox-parts")
+    assert main(["train", "--runs"]) == EXIT_OK
+    assert "gearbox parts" in capsys.readouterr().out
+    assert default_model_name(str(tmp_path / "shapes")) == "shapes"  # a telling name is kept as it is
+    assert default_model_name(str(Path.home() / "data")) == "data"  # never the user's own name
 
 
 def test_a_cancelled_run_resumes_where_it_stopped(few_shapes, capsys):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.errors import UserFacingError
 
@@ -21,6 +22,22 @@ AUGMENTATIONS = ("none", "light", "standard", "heavy")
 # "scratch" = random weights; anything else is a path to a weights file or a model bundle.
 INIT_CHOICES = ("pretrained", "builtin", "scratch")
 MIN_IMAGES_PER_CLASS = 5  # fewer than this and a validation split cannot hold one image per class
+# Folder names that say nothing about what a model tells apart: the name comes from a folder above them.
+_GENERIC_FOLDER_NAMES = {"data", "dataset", "datasets", "images", "imgs", "img", "pictures", "photos", "train",
+                         "training", "classes", "input"}
+
+
+def default_model_name(data_dir: str) -> str:
+    """The name a model trained on `data_dir` gets unless the user names it: the folder's name, or for
+    `parts/data` (or `parts/dataset/images`) the name of the folder that says what the images are; never the
+    home folder's (the user's own name) or a folder further up."""
+    path = Path(data_dir)
+    for folder in (path, *path.parents[:2]):
+        if folder == Path.home() or folder == folder.parent:
+            break
+        if folder.name.lower() not in _GENERIC_FOLDER_NAMES:
+            return folder.name
+    return path.name or "model"
 
 
 @dataclass(frozen=True)
@@ -51,7 +68,7 @@ class TrainPlan:
     device: str = "auto"
     export_onnx: bool = False  # also write model.onnx into the bundle folder, checked against PyTorch
     output: str = ""  # bundle to write; "" = a new folder under the user's models folder
-    name: str = ""  # the model's display name; "" = derived from the data folder
+    name: str = ""  # the model's display name; "" = default_model_name(data_dir)
 
     @property
     def effective_epochs(self) -> int:

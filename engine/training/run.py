@@ -18,7 +18,7 @@ from engine.files import write_text_atomically
 from engine.my_models import models_dir as models_dir  # re-exported: training saves its models there
 from engine.paths import user_data_dir
 from engine.training.dataset import DatasetScan, LabeledImage, stratified_split
-from engine.training.plan import TrainPlan
+from engine.training.plan import TrainPlan, default_model_name
 
 RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -69,7 +69,7 @@ def create_run(plan: TrainPlan, scan: DatasetScan, parent: Path | None = None) -
         train, val = scan.train, scan.val
     else:
         train, val = stratified_split(scan.train, plan.val_fraction, plan.seed)
-    plan = replace(plan, name=plan.name or Path(scan.root).name)
+    plan = replace(plan, name=plan.name or default_model_name(scan.root))
     now = dt.datetime.now()
     folder = unique_path(parent or runs_dir(), f"{now:%Y%m%d-%H%M%S}-{plan.name}")
     run = Run(
