@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import UserFacingError
 from engine.export import export_results
+from engine.live.sources import video_files
 from engine.results import ImageResult
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
@@ -50,6 +51,7 @@ class ClassifyView(QWidget):
     """
 
     folder_used = Signal(str)
+    videos_dropped = Signal(list)  # video files dropped or opened here: the window plays them in the Live tab
     # Emitted on the GUI thread once every request of the set has ended (done, cancelled or failed) and the view
     # shows it. Wait on this, not on the worker's signals: those fire on the engine thread before the view updates.
     set_finished = Signal()
@@ -169,6 +171,11 @@ class ClassifyView(QWidget):
         self._request(pasted=((name, png_bytes(image)),))
 
     def add_paths(self, paths: list[str]) -> None:
+        """Classify image files and folders; video files among them go to the Live tab (videos_dropped)."""
+        videos = video_files(paths)
+        if videos:
+            self.videos_dropped.emit(videos)
+            paths = [path for path in paths if path not in videos]
         if not paths:
             return
         folder = paths[0] if os.path.isdir(paths[0]) else os.path.dirname(paths[0])
@@ -340,8 +347,12 @@ def _invitation() -> QWidget:
     font.setBold(True)
     title.setFont(font)
     subtitle = QLabel("— or use Open…, Open folder… or Paste above")
-    details = QLabel("JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders")
+    details = QLabel(
+        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · videos play in"
+        " the Live tab"
+    )
     details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    details.setWordWrap(True)  # a narrow window wraps it rather than growing
     page = QWidget()
     layout = QVBoxLayout(page)
     layout.addStretch(1)

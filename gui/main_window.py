@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
 
         self.classify_view = ClassifyView(bridge)
         self.live_view = LiveView(bridge)
+        self.classify_view.videos_dropped.connect(self.play_videos)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.classify_view, "Classify")
@@ -297,8 +298,14 @@ class MainWindow(QMainWindow):
         if self._loading is not None:  # "Auto · fp32" becomes what auto is, e.g. "CPU · fp32"
             self.model_status.show_device(device_text(self._loading[1], devices))
 
+    def play_videos(self, paths: list[str]) -> None:
+        """Video files dropped on the Classify tab or opened with the app: the Live tab plays them."""
+        self.tabs.setCurrentWidget(self.live_view)
+        self.live_view.play_files(paths)
+
     def open_paths(self, paths: list[str]) -> None:
-        """Classify files or folders the app was opened with ("Open with" in a file manager), once a model is ready."""
+        """Files or folders the app was opened with ("Open with" in a file manager), once a model is ready: images are
+        classified, videos play in the Live tab."""
         if self._loaded is not None:
             self.classify_view.add_paths(paths)
         else:

@@ -27,7 +27,7 @@ def test_the_menu_entry_starts_the_build_and_offers_it_for_images(tmp_path):
     entry = (tmp_path / "share" / "applications" / "classifier-studio.desktop").read_text(encoding="utf-8")
     fields = dict(line.split("=", 1) for line in entry.splitlines() if "=" in line)
     assert fields["Exec"] == f'"{app / "ClassifierStudio"}" %F'  # %F: the files chosen in "Open with"
-    assert {"image/jpeg", "image/png", "inode/directory"} <= set(fields["MimeType"].split(";"))
+    assert {"image/jpeg", "image/png", "inode/directory", "video/mp4"} <= set(fields["MimeType"].split(";"))
     assert (tmp_path / "share" / "icons" / "hicolor" / "256x256" / "apps" / "classifier-studio.png").is_file()
 
     subprocess.run(["bash", "scripts/install_desktop_entry.sh", "--uninstall"], cwd=REPO, env=env, check=True,

@@ -11,8 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QFileDialog, QInputDialog
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 
 from engine.live.sources import SourceLost, VideoFileSource
 from engine.models import Bundle, ModelSpec
@@ -21,6 +23,7 @@ from gui.live_sources import LivePreferences, SourceChoice
 from gui.live_view import LiveView
 from tests.conftest import make_bundle
 from tests.gui.conftest import WAIT_MS, load_and_wait
+from tests.gui.test_classify_view import drop_files
 from tests.video_files import COLORS, color_classifier, solid_frame, write_color_video, write_video
 
 STATS = re.compile(r"capture (\d+) fps · model (\d+\.\d) fps · latency (\d+) ms")
@@ -115,6 +118,34 @@ def test_the_live_tab_fits_a_1024_pixel_screen_beside_the_models_panel(open_wind
     window.resize(1800, 800)
     play(view, video, loop=True)
     qtbot.waitUntil(lambda: video.name in view.status_label.text() and not view.status_label.toolTip(), timeout=WAIT_MS)
+
+
+def test_a_video_dropped_on_the_window_plays_in_the_live_tab_and_the_photos_beside_it_are_classified(
+    open_window, qtbot, tmp_path, color_bundle
+):
+    window = open_window()
+    load_and_wait(window.bridge, qtbot, color_bundle)
+    green_clip = write_color_video(tmp_path / "green clip.avi", [COLORS["green"]], 30)
+    red_photo = tmp_path / "red.png"
+    Image.fromarray(solid_frame(COLORS["red"])).save(red_photo)
+    drop_files(window.classify_view, qtbot, [green_clip, red_photo])
+    assert window.tabs.currentWidget() is window.live_view
+    wait_for_top1(window.live_view, qtbot, {"green"})
+    assert window.classify_view.single_card.bars.rows[0][0].text() == "red"  # the photo, and no error for the video
+
+    blue_clip = write_color_video(tmp_path / "blue clip.mp4", [COLORS["blue"]], 30, fourcc="mp4v")
+    for paths, played in (([red_photo], False), ([blue_clip], True)):  # the Live tab takes videos, not photos
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        centre = window.live_view.rect().center()
+        events = [event_type(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier) for event_type in (QDragEnterEvent, QDropEvent)]
+        for event in events:
+            QApplication.sendEvent(window.live_view, event)
+        assert [event.isAccepted() for event in events] == [played, played]
+    wait_for_top1(window.live_view, qtbot, {"blue"})
+    assert "blue clip.mp4" in window.live_view.status_label.text()
+    assert window.live_view.source_picker.findText("green clip.avi") >= 0  # still there to play again
 
 
 def test_pause_freezes_the_picture_snapshot_and_recording_save_what_was_seen(view, qtbot, tmp_path, monkeypatch):
