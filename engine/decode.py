@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import UserFacingError
+from engine.live.sources import VIDEO_EXTENSIONS
 
 # Pillow registers its format plugins lazily on first use; doing it once at import means worker threads
 # never race on that first registration.
@@ -201,6 +202,10 @@ def _translate(exc: Exception, label: str, suffix: str, path: str | None) -> Ima
             return ImageDecodeError(
                 f"{label} has an image extension but its contents are not a readable image.",
                 "The file is damaged or is another format renamed; re-export or download it again.", path)
+        if suffix in VIDEO_EXTENSIONS:
+            return ImageDecodeError(f"{label} is a video, not a picture.",
+                                    "Videos are classified as they play: drop it on the Live tab, or run "
+                                    f"`python main.py live {path or label}`.", path)
         return ImageDecodeError(f"{label} is not in an image format Classifier Studio can read.",
                                 _FORMATS_HINT, path)
     if isinstance(exc, MemoryError):

@@ -22,6 +22,7 @@ from engine.models import Bundle, Hub, WeightsFile
 from engine.paths import DATA_DIR_ENV
 from engine.weights import WEIGHTS_SUFFIXES
 from tests.conftest import TINY_ARCH
+from tests.video_files import write_color_video
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_LINE = re.compile(r"^ +\d{1,3}\.\d %  (?P<label>.+)$")  # "  92.3 %  tabby, tabby cat"
@@ -101,14 +102,15 @@ def test_json_lines_recurse_folders_and_report_bad_files_without_stopping(photo_
     text_file = tmp_path / "notes.txt"
     text_file.write_text("a shopping list, not a picture", encoding="utf-8")
     missing = tmp_path / "no_such_photo.jpg"
+    clip = write_color_video(tmp_path / "clip.avi", [(255, 0, 0)], 5)
 
-    done = run_cli("classify", folder, text_file, missing, "--model", tiny_bundle, "--json", "--topk", 2)
+    done = run_cli("classify", folder, text_file, missing, clip, "--model", tiny_bundle, "--json", "--topk", 2)
 
     assert done.returncode == 1, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]  # every stdout line is JSON
     by_path = {line["path"]: line for line in lines}
     good = {str(p) for p in photo_files} | {str(copy)}
-    bad = {str(corrupt), str(text_file), str(missing)}
+    bad = {str(corrupt), str(text_file), str(missing), str(clip)}
     assert set(by_path) == good | bad and len(lines) == len(by_path)
     for path in good:
         result = by_path[path]
@@ -121,6 +123,7 @@ def test_json_lines_recurse_folders_and_report_bad_files_without_stopping(photo_
     for path in bad:
         assert set(by_path[path]) == {"path", "error"} and by_path[path]["error"]
         assert f"{path}: " in done.stderr  # and each failure named on the terminal
+    assert "is a video" in by_path[str(clip)]["error"] and f"main.py live {clip}" in by_path[str(clip)]["error"]
     assert "Traceback" not in done.stderr
 
 
