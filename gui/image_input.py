@@ -1,11 +1,16 @@
-"""How pictures reach the classify view: files and folders dragged onto it, or pasted as paths or as an image."""
+"""How pictures reach the window: files and folders dragged onto it, or pasted as paths or as an image; videos
+dropped on the Live tab."""
 from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QFrame, QWidget
+
+from engine.live.sources import video_files
 
 
 def local_paths(mime: QMimeData | None) -> list[str]:
@@ -90,3 +95,25 @@ class DropZone(QFrame):
             self.paths_dropped.emit(paths)
         else:
             event.ignore()
+
+
+class VideoDrops(QObject):
+    """Makes `widget` take video files dropped on it (and refuse anything else), handing them to `play`."""
+
+    def __init__(self, widget: QWidget, play: Callable[[list[str]], None]) -> None:
+        super().__init__(widget)
+        self._play = play
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() not in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            return False
+        videos = video_files(local_paths(event.mimeData()))
+        if not videos:
+            event.ignore()
+        else:
+            event.acceptProposedAction()
+            if event.type() == QEvent.Type.Drop:
+                self._play(videos)
+        return True

@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from engine.live.sources import Frame, FrameSource, video_files
+from engine.live.sources import Frame, FrameSource
 from engine.live.types import LivePrediction, LiveSettings
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import Failure
-from gui.image_input import local_paths
+from gui.image_input import VideoDrops
 from gui.live_outputs import LiveOutputs
 from gui.live_sources import RESOLUTIONS, LivePreferences, SourceChoice, SourcePicker, open_source
 from gui.live_widgets import FrameRate, LiveVideo, Roi, bgr_to_qimage, centre_roi, stats_text
@@ -59,7 +59,7 @@ class LiveView(QWidget):
         self._roi: Roi | None = None
         self._cameras_requested = False
         self._build()
-        self.setAcceptDrops(True)  # a video file dropped here plays
+        VideoDrops(self, self.play_files)
         self.display_timer = QTimer(self)
         self.display_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.display_timer.timeout.connect(self._show_newest_frame)
@@ -207,22 +207,6 @@ class LiveView(QWidget):
             self.source_picker.add_choice(SourceChoice("file", path, Path(path).name))
         self.prefs.video_folder = str(Path(paths[0]).parent)
         self.start()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if video_files(local_paths(event.mimeData())):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    dragMoveEvent = dragEnterEvent
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        videos = video_files(local_paths(event.mimeData()))
-        if videos:
-            event.acceptProposedAction()
-            self.play_files(videos)
-        else:
-            event.ignore()
 
     def _make_source(self, choice: SourceChoice) -> FrameSource:
         return open_source(choice, self.resolution_combo.currentData(), self.loop_check.isChecked())
