@@ -2,6 +2,9 @@
 chosen in its dialogs), the source each choice opens, and the preferences the Live tab remembers between runs."""
 from __future__ import annotations
 
+import json
+import os
+import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from engine.live.sources import (
 )
 from gui.settings import user_settings_store
 
+RECENT_SOURCES = 8  # videos and streams kept in the source list
 RESOLUTIONS = (
     ("Camera's default", None),
     ("640 × 480", (640, 480)),
@@ -36,6 +40,7 @@ class LivePreferences:
     video_folder: str = ""
     smoothing: float = 0.5
     mirror: bool = False
+    recent_sources: str = "[]"  # JSON: [kind, target, label] of the videos and streams chosen lately, newest first
 
     @classmethod
     def load(cls) -> LivePreferences:
@@ -67,6 +72,25 @@ class SourceChoice:
     target: str  # the camera index, the file's path or the stream's address
     label: str
 
+    @property
+    def worth_remembering(self) -> bool:
+        """Video files, and streams whose address holds no secret: a settings file is no place for a password or
+        an access token (those streams stay in the list until the app closes)."""
+        if self.kind == "file":
+            return True
+        parts = urllib.parse.urlsplit(self.target)
+        return self.kind == "url" and parts.password is None and not parts.query
+
+
+def remembered_sources(prefs: LivePreferences) -> list[SourceChoice]:
+    """The videos (those still there) and streams chosen in earlier runs, newest first."""
+    try:
+        entries = json.loads(prefs.recent_sources)
+        choices = [SourceChoice(str(kind), str(target), str(label)) for kind, target, label in entries]
+    except (ValueError, TypeError):
+        return []  # a damaged setting costs only the list
+    return [c for c in choices if c.worth_remembering and (c.kind != "file" or os.path.isfile(c.target))]
+
 
 def open_source(choice: SourceChoice, resolution: tuple[int, int] | None, loop: bool) -> FrameSource:
     """The source a choice streams from: a camera asked for `resolution` (None: its default), or a video file that
@@ -96,7 +120,7 @@ class SourcePicker(QComboBox):
         self.setMaximumWidth(self.fontMetrics().horizontalAdvance("x") * 48)
         self.prefs = prefs  # the video folder is remembered
         self._cameras: list[CameraInfo] | None = None  # None until listed
-        self._chosen: list[SourceChoice] = []
+        self._chosen = remembered_sources(prefs)[:RECENT_SOURCES]
         self._previous = -1
         self.activated.connect(self._on_activated)
         self._rebuild(None)
@@ -111,8 +135,11 @@ class SourcePicker(QComboBox):
         self._rebuild(self.current_choice)
 
     def add_choice(self, choice: SourceChoice) -> None:
-        """Add (or move to the top) a video or stream the user chose, and select it."""
-        self._chosen = [choice, *(c for c in self._chosen if c.target != choice.target)][:8]
+        """Add (or move to the top) a video or stream the user chose, and select it; remembered for later runs."""
+        self._chosen = [choice, *(c for c in self._chosen if c.target != choice.target)][:RECENT_SOURCES]
+        kept = [[c.kind, c.target, c.label] for c in self._chosen if c.worth_remembering]
+        self.prefs.recent_sources = json.dumps(kept)
+        self.prefs.save()
         self._rebuild(choice)
         self.source_chosen.emit(choice)
 

@@ -325,3 +325,31 @@ def test_closing_the_window_while_streaming_stops_everything_promptly(open_windo
     assert time.perf_counter() - started < 5
     assert not session.pipeline.capture.alive and not capture_threads()
     assert not window.live_view.running
+
+
+def test_videos_and_streams_chosen_are_offered_again_next_time_but_no_password_is_written(
+    bridge, qtbot, tmp_path, settings_folder
+):
+    kept_video = write_color_video(tmp_path / "night shift.avi", [COLORS["red"]], 3)
+    deleted_video = write_color_video(tmp_path / "deleted.avi", [COLORS["red"]], 3)
+    plain, with_password, with_token = (
+        "rtsp://cam.local:554/stream1", "rtsp://admin:s3cret@cam.local/stream2", "http://cam.local/mjpeg?token=t0ken",
+    )
+    first = LiveView(bridge)
+    qtbot.addWidget(first)
+    for kind, target in (("file", deleted_video), ("url", plain), ("url", with_password), ("url", with_token),
+                         ("file", kept_video)):
+        first.source_picker.add_choice(SourceChoice(kind, str(target), Path(target).name if kind == "file" else target))
+    assert with_password in targets_offered(first)  # usable while the app runs
+    deleted_video.unlink()
+
+    written = "".join(path.read_text(encoding="utf-8") for path in settings_folder.rglob("*") if path.is_file())
+    assert plain in written and "s3cret" not in written and "t0ken" not in written
+    second = LiveView(bridge)  # the next run
+    qtbot.addWidget(second)
+    assert targets_offered(second) == [str(kept_video), plain]  # newest first; no deleted video, no secrets
+
+
+def targets_offered(view: LiveView) -> list[str]:
+    items = [view.source_picker.itemData(i) for i in range(view.source_picker.count())]
+    return [item.target for item in items if isinstance(item, SourceChoice) and item.kind != "camera"]
