@@ -43,9 +43,10 @@ class ModelStatus(QWidget):
 
     def __init__(self, status_bar: QStatusBar) -> None:
         super().__init__(status_bar)
-        self.model_label = QLabel()
+        # A long model name or error message shortens with "…" (whole in the tooltip) rather than being cut off.
+        self.model_label = ElidedLabel(keep_chars=24)  # the model in use is what the line is for
         self.device_label = QLabel()
-        self.state_label = QLabel()
+        self.state_label = ElidedLabel()
         self.model_label.setObjectName("statusModel")
         font = self.model_label.font()
         font.setBold(True)
@@ -56,8 +57,7 @@ class ModelStatus(QWidget):
         layout.setSpacing(10)
         for widget in (self.model_label, self._device_separator, self.device_label, _separator(), self.state_label):
             layout.addWidget(widget)
-        for label in (self.model_label, self.device_label, self.state_label):
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.device_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addStretch(1)
         status_bar.addPermanentWidget(self, 1)
         self.show_no_model()
@@ -117,16 +117,19 @@ class ElidedLabel(QLabel):
     """A one-line label for text of any length (a file name, a folder): when space is short it ends in "…" rather
     than widening the window past the screen; the whole text is then its tooltip."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None, keep_chars: int = 1) -> None:
         super().__init__(text, parent)
         self._own_tooltip = ""
+        self._keep_chars = keep_chars  # at least this many characters stay in view (when the text has them)
 
     def setToolTip(self, tooltip: str) -> None:
         self._own_tooltip = tooltip
         super().setToolTip(tooltip)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(self.fontMetrics().horizontalAdvance("…") * 3, super().minimumSizeHint().height())
+        metrics = self.fontMetrics()
+        kept = min(metrics.horizontalAdvance(self.text()), metrics.averageCharWidth() * self._keep_chars)
+        return QSize(max(kept, metrics.horizontalAdvance("…") * 3), super().minimumSizeHint().height())
 
     def paintEvent(self, event: QPaintEvent) -> None:
         rect = self.contentsRect()

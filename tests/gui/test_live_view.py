@@ -99,7 +99,7 @@ def test_a_video_file_plays_with_its_predictions_and_speeds_over_it(view, qtbot,
     assert int(capture) > 0 and float(model) > 0 and int(latency) >= 0
 
 
-def test_the_live_tab_fits_a_1024_pixel_screen_beside_the_models_panel(open_window, qtbot, tmp_path, color_bundle):
+def test_long_names_in_the_live_tab_and_status_bar_fit_a_1024_pixel_screen_beside_the_models_panel(open_window, qtbot, tmp_path, color_bundle):
     window = open_window()
     load_and_wait(window.bridge, qtbot, color_bundle)
     window.resize(1024, 640)
@@ -115,6 +115,14 @@ def test_the_live_tab_fits_a_1024_pixel_screen_beside_the_models_panel(open_wind
     view.stop()
     view.source_picker.add_choice(SourceChoice("camera", "0", "Camera 0 (Integrated Webcam)"))  # + resolution box
     assert view.resolution_combo.isVisible() and window.minimumSizeHint().width() <= 1024
+    # The status bar too: a long model name and a long error shorten, the name keeping its first characters.
+    long_name = f"my_finetuned_resnet50_on_the_factory_parts_dataset_{'v2_' * 10}"
+    window.model_status.show_loading(long_name, "CPU · fp32")
+    window.model_status.show_error("The model file is damaged: " + "details " * 40)
+    qtbot.waitUntil(lambda: window.model_status.model_label.toolTip() == long_name, timeout=WAIT_MS)
+    name_label = window.model_status.model_label
+    assert name_label.width() >= name_label.fontMetrics().averageCharWidth() * 20
+    assert window.minimumSizeHint().width() <= 1024
     window.resize(1800, 800)
     play(view, video, loop=True)
     qtbot.waitUntil(lambda: video.name in view.status_label.text() and not view.status_label.toolTip(), timeout=WAIT_MS)
