@@ -99,7 +99,9 @@ def test_a_video_file_plays_with_its_predictions_and_speeds_over_it(view, qtbot,
     assert int(capture) > 0 and float(model) > 0 and int(latency) >= 0
 
 
-def test_long_names_in_the_live_tab_and_status_bar_fit_a_1024_pixel_screen_beside_the_models_panel(open_window, qtbot, tmp_path, color_bundle):
+def test_long_names_in_the_live_tab_and_status_bar_fit_a_1024_pixel_screen_beside_the_models_panel(
+    open_window, qtbot, tmp_path, color_bundle
+):
     window = open_window()
     load_and_wait(window.bridge, qtbot, color_bundle)
     window.resize(1024, 640)
