@@ -3,7 +3,6 @@ dropped on the Live tab."""
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, QUrl, Signal

@@ -26,16 +26,16 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts",
      ".3gp", ".ogv", ".mjpeg", ".mjpg")
 )
-
-
-def video_files(paths: list[str]) -> list[str]:
-    """Those of `paths` that are video files (by their extension): what the Live tab plays when they are dropped."""
-    return [path for path in paths if Path(path).suffix.lower() in VIDEO_EXTENSIONS and os.path.isfile(path)]
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 STREAM_TIMEOUT_MS = 10_000  # how long a stream may take to connect or to send its next frame
 _FALLBACK_FPS = 30.0  # pacing for files that do not state a usable frame rate
 _MAX_LAG_S = 0.25  # a file read this far behind its clock restarts the clock instead of rushing to catch up
 _opencv: ModuleType | None = None  # cv2 once opencv() has imported it
+
+
+def video_files(paths: list[str]) -> list[str]:
+    """Those of `paths` that are video files (by their extension): what the Live tab plays when they are dropped."""
+    return [path for path in paths if Path(path).suffix.lower() in VIDEO_EXTENSIONS and os.path.isfile(path)]
 
 
 def opencv() -> ModuleType:
