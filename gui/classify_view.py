@@ -19,10 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.bundle import is_bundle
 from engine.errors import UserFacingError
 from engine.export import export_results
 from engine.live.sources import video_files
 from engine.results import ImageResult
+from engine.weights import WEIGHTS_SUFFIXES
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
 from gui.image_input import DropZone, local_paths, paths_in_text, png_bytes
@@ -52,6 +54,7 @@ class ClassifyView(QWidget):
 
     folder_used = Signal(str)
     videos_dropped = Signal(list)  # video files dropped or opened here: the window plays them in the Live tab
+    model_dropped = Signal(str)  # a weights file or model bundle dropped here: the window loads it
     # Emitted on the GUI thread once every request of the set has ended (done, cancelled or failed) and the view
     # shows it. Wait on this, not on the worker's signals: those fire on the engine thread before the view updates.
     set_finished = Signal()
@@ -171,11 +174,14 @@ class ClassifyView(QWidget):
         self._request(pasted=((name, png_bytes(image)),))
 
     def add_paths(self, paths: list[str]) -> None:
-        """Classify image files and folders; video files among them go to the Live tab (videos_dropped)."""
-        videos = video_files(paths)
+        """Classify image files and folders; videos and a model file among them go to the window (videos_dropped,
+        model_dropped)."""
+        videos, models = video_files(paths), [path for path in paths if _is_model(path)]
         if videos:
             self.videos_dropped.emit(videos)
-            paths = [path for path in paths if path not in videos]
+        if models:
+            self.model_dropped.emit(models[0])  # one model at a time: the first
+        paths = [path for path in paths if path not in videos and path not in models]
         if not paths:
             return
         folder = paths[0] if os.path.isdir(paths[0]) else os.path.dirname(paths[0])
@@ -338,6 +344,13 @@ def _button(text: str, tooltip: str, slot) -> QPushButton:
     button.setToolTip(tooltip)
     button.clicked.connect(slot)
     return button
+
+
+def _is_model(path: str) -> bool:
+    """A weights file (.safetensors, .pth, …) or a model bundle folder: loaded, not classified, when dropped."""
+    if os.path.isdir(path):
+        return is_bundle(path)
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in WEIGHTS_SUFFIXES
 
 
 def _invitation() -> QWidget:

@@ -6,6 +6,7 @@ in the status bar, and ignores events from loads that a newer one superseded.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self.classify_view = ClassifyView(bridge)
         self.live_view = LiveView(bridge)
         self.classify_view.videos_dropped.connect(self.play_videos)
+        self.classify_view.model_dropped.connect(self.load_dropped_model)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.classify_view, "Classify")
@@ -302,6 +304,14 @@ class MainWindow(QMainWindow):
         """Video files dropped on the Classify tab or opened with the app: the Live tab plays them."""
         self.tabs.setCurrentWidget(self.live_view)
         self.live_view.play_files(paths)
+
+    def load_dropped_model(self, path: str) -> None:
+        """A weights file or model bundle dropped on the window: loaded as the model picker would load it."""
+        self.picker_dock.show()  # where a weights file's "select its architecture" message appears
+        if os.path.isdir(path):
+            self.picker.load_bundle(path)
+        else:
+            self.picker.load_model_file(path)
 
     def open_paths(self, paths: list[str]) -> None:
         """Files or folders the app was opened with ("Open with" in a file manager), once a model is ready: images are

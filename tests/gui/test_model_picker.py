@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from safetensors.torch import save_file
 
 from engine.catalog import catalog
@@ -23,6 +23,7 @@ from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY
 from tests.conftest import TINY_ARCH, make_bundle
 from tests.engine.test_my_models import save_my_model
 from tests.gui.conftest import WAIT_MS
+from tests.gui.test_classify_view import drag_and_drop
 
 
 @pytest.fixture
@@ -356,3 +357,27 @@ def test_double_clicking_my_model_loads_it_in_the_engine(models_folder, open_win
     assert (answers[0].name, answers[0].num_classes) == ("Shapes", 2)
     qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert window.settings.model_spec() == ModelSpec(source=Bundle(str(bundle)))  # restored at next start
+
+
+def test_a_bundle_or_a_weights_file_dropped_on_the_window_is_loaded_not_classified(
+    open_window, qtbot, tiny_bundle, plain_weights
+):
+    window = open_window()
+    window.picker_dock.hide()
+    loaded = []
+    window.bridge.worker.model_loaded.connect(loaded.append)
+
+    def drop(path: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        enter, dropped = drag_and_drop(window.classify_view.drop_zone, mime)
+        assert enter.isAccepted() and dropped.isAccepted()
+
+    drop(tiny_bundle)
+    qtbot.waitUntil(lambda: len(loaded) == 1, timeout=WAIT_MS)
+    assert loaded[0].name == tiny_bundle.name and window.picker_dock.isVisible()
+    window.picker.name_field.setText(TINY_ARCH)  # plain weights need their architecture, as from the picker
+    drop(plain_weights)
+    qtbot.waitUntil(lambda: len(loaded) == 2, timeout=WAIT_MS)
+    assert loaded[1].arch == TINY_ARCH and plain_weights.name in loaded[1].source
+    assert window.classify_view.model.rowCount() == 0  # nothing went to classification as a picture
