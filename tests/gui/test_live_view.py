@@ -12,9 +12,8 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.live.sources import SourceLost, VideoFileSource
 from engine.models import Bundle, ModelSpec
@@ -23,7 +22,7 @@ from gui.live_sources import LivePreferences, SourceChoice
 from gui.live_view import LiveView
 from tests.conftest import make_bundle
 from tests.gui.conftest import WAIT_MS, load_and_wait
-from tests.gui.test_classify_view import drop_files
+from tests.gui.test_classify_view import drag_and_drop, drop_files, file_mime
 from tests.video_files import COLORS, color_classifier, solid_frame, write_color_video, write_video
 
 STATS = re.compile(r"capture (\d+) fps · model (\d+\.\d) fps · latency (\d+) ms")
@@ -145,14 +144,8 @@ def test_a_video_dropped_on_the_window_plays_in_the_live_tab_and_the_photos_besi
 
     blue_clip = write_color_video(tmp_path / "blue clip.mp4", [COLORS["blue"]], 30, fourcc="mp4v")
     for paths, played in (([red_photo], False), ([blue_clip], True)):  # the Live tab takes videos, not photos
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-        centre = window.live_view.rect().center()
-        events = [event_type(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                             Qt.KeyboardModifier.NoModifier) for event_type in (QDragEnterEvent, QDropEvent)]
-        for event in events:
-            QApplication.sendEvent(window.live_view, event)
-        assert [event.isAccepted() for event in events] == [played, played]
+        enter, drop = drag_and_drop(window.live_view, file_mime(paths))
+        assert [enter.isAccepted(), drop.isAccepted()] == [played, played]
     wait_for_top1(window.live_view, qtbot, {"blue"})
     assert "blue clip.mp4" in window.live_view.status_label.text()
     assert window.live_view.source_picker.findText("green clip.avi") >= 0  # still there to play again

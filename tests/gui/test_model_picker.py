@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtCore import QPoint, Qt
 from safetensors.torch import save_file
 
 from engine.catalog import catalog
@@ -23,7 +23,7 @@ from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY
 from tests.conftest import TINY_ARCH, make_bundle
 from tests.engine.test_my_models import save_my_model
 from tests.gui.conftest import WAIT_MS
-from tests.gui.test_classify_view import drag_and_drop
+from tests.gui.test_classify_view import drag_and_drop, file_mime
 
 
 @pytest.fixture
@@ -368,9 +368,7 @@ def test_a_bundle_or_a_weights_file_dropped_on_the_window_is_loaded_not_classifi
     window.bridge.worker.model_loaded.connect(loaded.append)
 
     def drop(path: Path) -> None:
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path))])
-        enter, dropped = drag_and_drop(window.classify_view.drop_zone, mime)
+        enter, dropped = drag_and_drop(window.classify_view.drop_zone, file_mime([path]))
         assert enter.isAccepted() and dropped.isAccepted()
 
     drop(tiny_bundle)
