@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
 
     def use_trained_model(self, bundle: str) -> int:
         """Load a model the wizard just trained: classify and live recognition use it at once."""
+        self.picker.show_my_model(bundle)
         return self.load_model(ModelSpec(source=Bundle(bundle)))
 
     def _train_wizard_closed(self) -> None:
@@ -352,6 +353,7 @@ class MainWindow(QMainWindow):
         self._loading = None
         self._loaded, self._loaded_spec = info, spec
         self.settings.remember_model(spec, choice)
+        self.picker.show_in_use(spec)
         self.model_status.show_ready(info)
         self.setWindowTitle(f"{info.name} — {APP_TITLE}")
         log.info("Loaded %s on %s with %s in %.1f s", info.name, info.device, info.backend, info.load_seconds)

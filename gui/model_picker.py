@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
 
 from engine.bundle import INFO_NAME, WEIGHTS_NAME, is_bundle
 from engine.catalog import BUILTIN_TAG, CatalogEntry, architecture_problem, catalog, find_entry
-from engine.specs import Bundle, DeviceSupport, InferenceChoice, ModelSpec, WeightsFile, spec_for_name
+from engine.specs import Builtin, Bundle, DeviceSupport, Hub, InferenceChoice, ModelSpec, WeightsFile, spec_for_name
 from engine.weights import WEIGHTS_SUFFIXES
 from gui.background import background_calls
 from gui.inference_form import InferenceChoiceForm
-from gui.my_models_view import NO_PARENT, SORT_ROLE, MyModelsPage, sortable_table
+from gui.my_models_view import IN_USE_TIP, NO_PARENT, SORT_ROLE, MyModelsPage, in_use_data, sortable_table
 
 log = logging.getLogger(__name__)
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
@@ -65,6 +65,12 @@ class CatalogTableModel(QAbstractTableModel):
     def __init__(self, entries: list[CatalogEntry], parent=None) -> None:
         super().__init__(parent)
         self._entries = entries
+        self._in_use: str | None = None  # the architecture the window runs with its catalog weights, if any
+
+    def set_in_use(self, arch: str | None) -> None:
+        """Mark the row of `arch` as the model in use; None marks none."""
+        self._in_use = arch
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._entries) - 1, len(COLUMNS) - 1))
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._entries)
@@ -94,8 +100,12 @@ class CatalogTableModel(QAbstractTableModel):
             return _sort_key(entry, column)
         if role == ARCH_ROLE:
             return entry.arch
+        in_use = entry.arch == self._in_use
+        if role in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole):
+            return in_use_data(role, column, NAME) if in_use else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{entry.display_name} — {entry.arch} ({entry.num_classes} classes, {entry.source})"
+            tip = f"{entry.display_name} — {entry.arch} ({entry.num_classes} classes, {entry.source})"
+            return f"{IN_USE_TIP}\n{tip}" if in_use else tip
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (PARAMS, GMACS, INPUT):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -294,6 +304,16 @@ class ModelPicker(QWidget):
         if current.isValid():
             self.name_field.setText(current.data(ARCH_ROLE))
             self._show_message("")
+
+    def show_in_use(self, spec: ModelSpec) -> None:
+        """Mark the model the window now runs: its catalog row, or its row under My models."""
+        self.table_model.set_in_use(spec.arch if isinstance(spec.source, (Hub, Builtin)) else None)
+        self.my_models_page.table_model.set_in_use(spec.source.path if isinstance(spec.source, Bundle) else None)
+
+    def show_my_model(self, bundle: str) -> None:
+        """Open My models at `bundle` (a model just trained and put to use)."""
+        self.tabs.setCurrentWidget(self.my_models_page)
+        self.my_models_page.select_model(bundle)
 
     # Loading
 

@@ -3,6 +3,7 @@ thread, to load or to show in the file manager. Also the sortable-table helpers 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -16,13 +17,15 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -40,6 +43,22 @@ MY_NAME, MY_CLASSES, MY_ACCURACY, MY_DATE = range(len(MY_COLUMNS))
 MY_HEADER_TIPS = {MY_ACCURACY: "Accuracy on the validation images set aside when the model was trained"}
 MY_MODELS_EMPTY = "Models you train appear here. Train one with Train a model… (Ctrl+T)."
 TOOLTIP_LABELS = 8  # a tooltip names this many classes, then says how many more
+IN_USE_TIP = "In use: the Classify and Live tabs run this model"
+
+
+def in_use_data(role: int, column: int, name_column: int):
+    """What a picker table shows for the row of the model in use: bold, with a tick before its name."""
+    if role == Qt.ItemDataRole.FontRole:
+        font = QFont()
+        font.setBold(True)
+        return font
+    if role == Qt.ItemDataRole.DecorationRole and column == name_column:
+        return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
+    return None
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
 class MyModelsTableModel(QAbstractTableModel):
@@ -49,6 +68,7 @@ class MyModelsTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._models: list[MyModel] = []
         self._texts: list[tuple[str, ...]] = []  # made once per listing: views ask for them on every repaint
+        self._in_use: str | None = None  # the bundle the window runs, if it is one of these
 
     def set_models(self, models: list[MyModel]) -> None:
         if models == self._models:
@@ -59,6 +79,15 @@ class MyModelsTableModel(QAbstractTableModel):
             (m.name, str(m.num_classes), format_accuracy(m.accuracy), format_date(m.date)) for m in self._models
         ]
         self.endResetModel()
+
+    def set_in_use(self, bundle: str | None) -> None:
+        """Mark the row of `bundle` (the model the window runs) as in use; None marks none."""
+        self._in_use = bundle
+        if self._models:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._models) - 1, len(MY_COLUMNS) - 1))
+
+    def is_in_use(self, row: int) -> bool:
+        return self._in_use is not None and same_path(self._models[row].path, self._in_use)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._models)
@@ -79,6 +108,8 @@ class MyModelsTableModel(QAbstractTableModel):
         row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._texts[row][column]
+        if role in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole):
+            return in_use_data(role, column, MY_NAME) if self.is_in_use(row) else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (MY_CLASSES, MY_ACCURACY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         model = self._models[row]
@@ -88,7 +119,8 @@ class MyModelsTableModel(QAbstractTableModel):
         if role == PATH_ROLE:
             return str(model.path)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return my_model_tooltip(model)
+            tip = my_model_tooltip(model)
+            return f"{IN_USE_TIP}\n{tip}" if self.is_in_use(row) else tip
         return None
 
 
@@ -138,6 +170,7 @@ class MyModelsPage(QWidget):
         super().__init__(parent)
         self._listing: Future | None = None
         self._list_again = False
+        self._to_select: str | None = None  # a bundle to select once a listing shows it
         # Queued even when the listing is already done at submit(): the result must never arrive inside refresh().
         folder_lister().done.connect(self._listing_finished, Qt.ConnectionType.QueuedConnection)
 
@@ -201,10 +234,26 @@ class MyModelsPage(QWidget):
         for row in range(self.proxy.rowCount()):
             if chosen and self.proxy.index(row, 0).data(PATH_ROLE) == str(chosen):
                 self.table.selectRow(row)
+        if self._to_select is not None and (self._select_row(self._to_select) or listed):
+            self._to_select = None  # selected, or not in the folder as listed after the request
         self.table.setVisible(bool(models))
         self.empty_label.setVisible(listed and not models)  # no "none yet" before the first listing
         self._update_buttons()
         self.count_changed.emit(len(models))
+
+    def select_model(self, bundle: str) -> None:
+        """Select `bundle`'s row: now, or once the listing that is running shows it (a model just trained)."""
+        if not self._select_row(bundle):
+            self._to_select = bundle
+
+    def _select_row(self, bundle: str) -> bool:
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if same_path(index.data(PATH_ROLE), bundle):
+                self.table.selectRow(row)
+                self.table.scrollTo(index)
+                return True
+        return False
 
     def _selection_changed(self, _selected, _deselected) -> None:
         self._update_buttons()

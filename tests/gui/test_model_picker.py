@@ -14,12 +14,12 @@ from engine.catalog import catalog
 from engine.devices import available_devices, device_support, supported_precisions
 from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architecture
 from engine.paths import DATA_DIR_ENV
-from engine.specs import DeviceSupport, InferenceChoice
+from engine.specs import DeviceSupport, InferenceChoice, builtin_model_spec
 from engine.training.run import models_dir
 from gui.engine_messages import ModelInfo
 from gui.inference_form import DEVICE_NAMES
 from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
-from gui.my_models_view import MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
+from gui.my_models_view import IN_USE_TIP, MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
 from tests.conftest import TINY_ARCH, make_bundle
 from tests.engine.test_my_models import save_my_model
 from tests.gui.conftest import WAIT_MS
@@ -340,12 +340,30 @@ def test_a_page_closed_while_listing_leaves_the_next_page_working(models_folder,
     assert my_models_column(page, MY_NAME) == ["Shapes"]
 
 
-def test_double_clicking_my_model_loads_it_in_the_engine(models_folder, open_window, qtbot):
+def names_in_use(proxy, name_column: int) -> list[str]:
+    """The rows a table marks as the model in use: bold, ticked, and saying so in the tooltip."""
+    names = []
+    for row in range(proxy.rowCount()):
+        index = proxy.index(row, name_column)
+        font = index.data(Qt.ItemDataRole.FontRole)
+        if font is not None and font.bold():
+            assert index.data(Qt.ItemDataRole.DecorationRole) is not None
+            assert index.data(Qt.ItemDataRole.ToolTipRole).startswith(IN_USE_TIP)
+            names.append(index.data())
+    return names
+
+
+def test_double_clicking_my_model_loads_it_in_the_engine_and_marks_it_in_use(models_folder, open_window, qtbot):
     bundle = save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00", labels=("circle", "square"))
     window = open_window()
     picker = window.picker
     picker.set_choice(InferenceChoice("cpu", "fp32"))
+    window.load_model(builtin_model_spec())
+    qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
+    builtin = next(entry for entry in catalog() if entry.source == "builtin")
+    assert names_in_use(picker.proxy, NAME) == [shown_name(builtin)]
     open_my_models(qtbot, picker)
+    assert names_in_use(picker.my_models_page.proxy, MY_NAME) == []
     answers = []
     window.bridge.worker.model_loaded.connect(answers.append)
     window.bridge.worker.model_load_failed.connect(answers.append)
@@ -357,6 +375,8 @@ def test_double_clicking_my_model_loads_it_in_the_engine(models_folder, open_win
     assert (answers[0].name, answers[0].num_classes) == ("Shapes", 2)
     qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert window.settings.model_spec() == ModelSpec(source=Bundle(str(bundle)))  # restored at next start
+    assert names_in_use(picker.my_models_page.proxy, MY_NAME) == ["Shapes"]
+    assert names_in_use(picker.proxy, NAME) == []
 
 
 def test_a_bundle_or_a_weights_file_dropped_on_the_window_is_loaded_not_classified(

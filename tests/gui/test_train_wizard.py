@@ -13,10 +13,12 @@ from engine.training.dataset import DatasetScan
 from engine.training.plan import TrainPlan
 from engine.training.run import open_run
 from gui.engine_messages import Failure
+from gui.my_models_view import MY_NAME
 from gui.train_pages_run import smaller_batch
 from gui.train_wizard import MODEL, RESULTS, SETTINGS, TRAINING, TrainWizard
 from tests.gui.conftest import WAIT_MS
 from tests.gui.test_classify_view import drop_files
+from tests.gui.test_model_picker import names_in_use
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
 
 CLASSES = sorted(SHAPE_CLASSES)
@@ -175,6 +177,10 @@ def test_a_beginner_trains_a_model_and_uses_it_in_the_main_window(open_window, q
     qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert window.model_status.model_label.text() == shapes.name
     assert window.settings.model_spec().source.path == str(result.bundle)
+    # The picker opens My models at the new model, marked as the one in use.
+    assert window.picker.tabs.currentWidget() is window.picker.my_models_page
+    assert window.picker.my_models_page.chosen_model() == result.bundle
+    assert names_in_use(window.picker.my_models_page.proxy, MY_NAME) == [shapes.name]
     drop_files(window.classify_view, qtbot, [next((shapes / "squares").glob("*.png"))])
     assert {top.label for top in window.classify_view.model.results[0].top} == set(CLASSES)
 
