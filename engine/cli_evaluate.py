@@ -1,7 +1,7 @@
 """`evaluate`: measure a saved model on a folder of labelled images (accuracy, per-class figures, confusions).
 
-Registered by engine/cli.py like `train`, whose progress lines and tables it shares; like it, it takes what it shares
-with engine/cli.py inside its functions, and torch loads only when the command runs.
+Registered by engine/cli.py like `train`, whose progress lines and tables it shares; torch loads only when the command
+runs.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.cli_common import DEVICE_CHOICES, EXIT_OK, cancel_on_ctrl_c, positive_int
 from engine.cli_train import TrainReporter, aligned, format_confusion
 from engine.errors import UserFacingError
 from engine.events import CancelToken
@@ -28,18 +29,15 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.cli import DEVICE_CHOICES, _positive_int
-
     add = parser.add_argument
     add("bundle", metavar="BUNDLE", help="a model bundle saved by Classifier Studio (folder or .safetensors)")
     add("data_dir", metavar="DATA_DIR", help="a folder of class subfolders named like the model's classes")
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
-    add("--batch-size", type=_positive_int, default=32, metavar="N", help="images per batch (default: 32)")
+    add("--batch-size", type=positive_int, default=32, metavar="N", help="images per batch (default: 32)")
     add("--json", action="store_true", help="print the evaluation as one JSON object, nothing else")
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli import EXIT_OK, cancel_on_ctrl_c
     from engine.training.evaluate import evaluate_bundle
 
     if not Path(args.bundle).exists():

@@ -1,6 +1,6 @@
 """`live`: live recognition without a window, on a camera, a video file or a stream, with an FPS/latency summary.
 
-Kept apart from engine/cli.py, which registers it; torch and OpenCV are imported only when the command runs.
+Registered by engine/cli.py; torch and OpenCV are imported only when the command runs.
 """
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ import statistics
 import sys
 from typing import TYPE_CHECKING
 
-from engine.cli import (
+from engine.cli_common import (
+    EXIT_BUG,
     EXIT_CANCELLED,
     EXIT_OK,
+    EXIT_USAGE,
     StderrReporter,
-    _positive_int,
     add_model_arguments,
     cancel_on_ctrl_c,
+    exit_status,
     load_classifier,
     model_spec_from_args,
+    positive_int,
 )
 from engine.errors import UserFacingError
 from engine.events import CancelToken, Event
@@ -32,15 +35,16 @@ if TYPE_CHECKING:
 
 DEFAULT_LIVE_TOPK = 1  # one line per frame reads best; --topk adds classes to the same line
 STEP_TIMEOUT_S = 0.1  # how often the loop looks up from waiting for a frame (Ctrl+C, end of file)
+SUMMARY = "Recognise what a camera, video file or stream shows, frame by frame."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("source", metavar="SOURCE", help="a camera index (0, 1, …), a video file, or a stream URL (rtsp://, http://)")
     add_model_arguments(parser)
-    add("--frames", type=_positive_int, metavar="N", help="stop after N predictions (default: run until stopped)")
+    add("--frames", type=positive_int, metavar="N", help="stop after N predictions (default: run until stopped)")
     add("--loop", action="store_true", help="play a video file again from the start when it ends")
-    add("--topk", type=_positive_int, default=DEFAULT_LIVE_TOPK, metavar="K", help="classes per frame (default: 1)")
+    add("--topk", type=positive_int, default=DEFAULT_LIVE_TOPK, metavar="K", help="classes per frame (default: 1)")
     add(
         "--smoothing",
         type=_smoothing,
@@ -208,3 +212,22 @@ def _smoothing(text: str) -> float:
     if not 0.0 <= value <= MAX_SMOOTHING:
         raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SMOOTHING}")
     return value
+
+
+EPILOG = """\
+Frames are read in real time; the model always takes the newest one, so a slow model skips frames
+rather than falling behind. The summary (inference and capture FPS, latency, frames dropped) goes to
+stderr at the end, or is the last JSON object with --json. A camera that is unplugged is retried.
+
+examples:
+  %(prog)s 0
+  %(prog)s clip.mp4 --frames 100 --json > predictions.jsonl
+  %(prog)s rtsp://192.168.1.20/stream --model resnet50 --device cuda --topk 3
+  %(prog)s 0 --model my_bundle/ --smoothing 0.7 --mirror
+
+""" + exit_status(
+    (EXIT_OK, "the run ended (--frames reached, or the end of the file)"),
+    (EXIT_USAGE, "bad arguments, the source could not be opened, or the model could not be loaded"),
+    (EXIT_BUG, "something unexpected went wrong (details are in the log)"),
+    (EXIT_CANCELLED, "stopped with Ctrl+C (the summary is still printed)"),
+)

@@ -1,6 +1,6 @@
 """`models`: the model catalog as a table or JSON, filtered by family or tag.
 
-Kept apart from engine/cli.py, which registers it; it needs neither torch nor timm, so it answers at once.
+Registered by engine/cli.py; it needs neither torch nor timm, so it answers at once.
 """
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """`train`: teach a model the classes of a folder, resumable; and the evaluation tables `evaluate` prints too.
 
-engine/cli.py registers it and imports this module while it builds its COMMANDS table, so this module takes
-what it shares with engine/cli.py inside its functions (never at import time); torch loads only when a command runs.
+Registered by engine/cli.py; torch loads only when a command runs.
 """
 from __future__ import annotations
 
@@ -15,6 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.catalog import BUILTIN_ARCH, find_entry
+from engine.cli_common import (
+    DEVICE_CHOICES,
+    EXIT_BUG,
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StderrReporter,
+    cancel_on_ctrl_c,
+    exit_status,
+    positive_int,
+)
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
 from engine.training.plan import AUGMENTATIONS, INIT_CHOICES, METHODS, EpochMetrics, StepMetrics, TrainPlan
@@ -49,8 +59,6 @@ class _Switch(argparse.BooleanOptionalAction):
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.cli import DEVICE_CHOICES, _positive_int
-
     def option(flag: str, field: str, text: str, **kwargs) -> None:  # one TrainPlan field, its default from there
         default = kwargs.pop("default", getattr(DEFAULTS, field))
         if isinstance(default, bool):
@@ -71,7 +79,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     option("--image-size", "image_size", "training image size (default: 0 = the model's own)", type=_count,
            metavar="PX")
     option("--batch-size", "batch_size", "images per batch; may change on --resume (default: %(default)s)",
-           type=_positive_int)
+           type=positive_int)
     option("--lr", "lr", "learning rate (default: 0 = quick 1e-3, full 1e-4, from scratch 1e-3)", type=_amount,
            metavar="X")
     option("--head-lr-multiplier", "head_lr_multiplier", "full method: the new head learns this many times faster "
@@ -82,11 +90,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     option("--label-smoothing", "label_smoothing", "0 … <1 (default: %(default)s)", type=_amount, metavar="X")
     option("--augment", "augmentation", "augmentation preset (default: %(default)s)", choices=AUGMENTATIONS,
            metavar=None)
-    option("--eval-every", "eval_every", "evaluate every N epochs (default: %(default)s)", type=_positive_int)
+    option("--eval-every", "eval_every", "evaluate every N epochs (default: %(default)s)", type=positive_int)
     option("--patience", "early_stopping_patience", "stop after N evaluations without improvement; 0 = never "
            "(default: %(default)s)", type=_count)
     option("--accumulate", "grad_accumulation", "batches per optimiser step (default: %(default)s)",
-           type=_positive_int)
+           type=positive_int)
     option("--mixed-precision", "mixed_precision", "fp16/bf16 on CUDA")
     option("--class-weights", "class_weights", "weight the loss by inverse class frequency, for lopsided folders")
     option("--balanced-sampling", "balanced_sampling", "draw every class equally often")
@@ -107,7 +115,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from engine.cli import EXIT_CANCELLED, EXIT_OK, cancel_on_ctrl_c
     from engine.training.run import list_runs
 
     if args.runs:
@@ -210,12 +217,10 @@ def _train(run: Run, changes: dict, reporter: TrainReporter, cancel: CancelToken
 class TrainReporter:
     """Scan and feature progress and a live step line on a terminal's stderr; one line per evaluated epoch on `out`.
 
-    Downloads and warnings go through the classify command's StderrReporter.
+    Downloads and warnings go through the StderrReporter the other commands use.
     """
 
     def __init__(self, stream: TextIO, out: TextIO, cancel: CancelToken | None = None) -> None:
-        from engine.cli import StderrReporter
-
         self.base = StderrReporter(stream)
         self.stream, self.out, self.live, self.cancel = stream, out, self.base.live, cancel
         self.show_info = True  # off while the scan runs: the scan summary says it better
@@ -361,7 +366,6 @@ def _non_negative(kind: type) -> Callable[[str], float]:
 _count, _amount = _non_negative(int), _non_negative(float)
 
 
-# Exit codes as engine/cli.py defines them (this text is built while that module is still loading).
 TRAIN_EPILOG = """\
 Progress goes to stderr; each evaluated epoch, the saved model, its report and the final validation figures go to
 stdout. Ctrl+C stops within a batch and keeps every completed epoch: carry on with --resume RUN_FOLDER.
@@ -375,9 +379,9 @@ examples:
   %(prog)s --runs
   %(prog)s --resume RUN_FOLDER --batch-size 8
 
-exit status:
-  0    the model was trained and saved
-  2    bad arguments or data (the message says what to fix)
-  3    something unexpected went wrong (details are in the log)
-  130  cancelled with Ctrl+C (the run can be resumed)
-"""
+""" + exit_status(
+    (EXIT_OK, "the model was trained and saved"),
+    (EXIT_USAGE, "bad arguments or data (the message says what to fix)"),
+    (EXIT_BUG, "something unexpected went wrong (details are in the log)"),
+    (EXIT_CANCELLED, "cancelled with Ctrl+C (the run can be resumed)"),
+)

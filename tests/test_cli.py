@@ -15,12 +15,11 @@ import pytest
 import timm
 from safetensors.torch import save_file
 
-from engine import cli, devices, predict
+from engine import cli, cli_classify, cli_common, devices, predict
 from engine.catalog import catalog, find_entry
 from engine.errors import UserFacingError
 from engine.models import Bundle, Hub, WeightsFile
 from engine.paths import DATA_DIR_ENV
-from engine.weights import WEIGHTS_SUFFIXES
 from tests.conftest import TINY_ARCH
 from tests.video_files import write_color_video
 
@@ -254,24 +253,23 @@ def test_models_lists_the_catalog_as_a_table_and_as_json(capsys):
 
 
 def test_model_option_names_catalog_models_bundles_and_weights(tiny_bundle):
-    assert cli.model_spec_from_args("ResNet-50", None).arch == find_entry("resnet50").arch  # the curated checkpoint
-    assert cli.model_spec_from_args("resnet50.tv_in1k", None).source == Hub()
-    assert cli.model_spec_from_args(str(tiny_bundle), None).source == Bundle(str(tiny_bundle))
-    assert cli.model_spec_from_args(TINY_ARCH, "w.pth").source == WeightsFile("w.pth")
-    assert cli.model_spec_from_args(None, None) == cli.default_model_spec()
+    assert cli_common.model_spec_from_args("ResNet-50", None).arch == find_entry("resnet50").arch  # the curated checkpoint
+    assert cli_common.model_spec_from_args("resnet50.tv_in1k", None).source == Hub()
+    assert cli_common.model_spec_from_args(str(tiny_bundle), None).source == Bundle(str(tiny_bundle))
+    assert cli_common.model_spec_from_args(TINY_ARCH, "w.pth").source == WeightsFile("w.pth")
+    assert cli_common.model_spec_from_args(None, None) == cli_common.default_model_spec()
     for model, weights in ((None, "w.pth"), (str(tiny_bundle), "w.pth"), ("missing_bundle.safetensors", None)):
         with pytest.raises(UserFacingError):
-            cli.model_spec_from_args(model, weights)
+            cli_common.model_spec_from_args(model, weights)
 
 
 def test_option_choices_match_the_engine():
-    assert cli.DEVICE_CHOICES == devices.DEVICE_CHOICES
-    assert set(cli.PRECISION_CHOICES) == set(devices.PRECISIONS)
+    assert cli_common.DEVICE_CHOICES == devices.DEVICE_CHOICES
+    assert set(cli_common.PRECISION_CHOICES) == set(devices.PRECISIONS)
     from engine import runtime
 
-    assert cli.BACKEND_CHOICES == runtime.BACKENDS
-    assert (cli.DEFAULT_TOPK, cli.DEFAULT_BATCH) == (predict.DEFAULT_TOPK, predict.DEFAULT_BATCH)
-    assert set(cli.WEIGHTS_SUFFIXES) == set(WEIGHTS_SUFFIXES)
+    assert cli_common.BACKEND_CHOICES == runtime.BACKENDS
+    assert (cli_classify.DEFAULT_TOPK, cli_classify.DEFAULT_BATCH) == (predict.DEFAULT_TOPK, predict.DEFAULT_BATCH)
 
 
 def test_an_unexpected_error_is_one_line_and_the_details_go_to_the_log(capsys):

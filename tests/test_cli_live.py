@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli
+from engine import cli, cli_common
 from engine.cli_live import SourceReporter
 from engine.live.capture import SourceStatus
 from tests.test_cli import HANG_GUARD_S, REPO, isolated_bug_log, run_cli  # noqa: F401 (an autouse fixture)
@@ -130,7 +130,7 @@ def test_help_documents_the_options(capsys):
 
 
 def test_a_camera_that_drops_out_is_reported_as_reconnecting_and_back(capsys):
-    show = SourceReporter(cli.StderrReporter(sys.stderr))
+    show = SourceReporter(cli_common.StderrReporter(sys.stderr))
     lost = "Camera 0 stopped delivering frames (unplugged?). Retrying every 3 s…"
     for event in (SourceStatus("running", "Camera 0"), SourceStatus("reconnecting", lost),
                   SourceStatus("running", "Reconnected to Camera 0.")):
