@@ -4,6 +4,8 @@
                          checkpoint.pt     the last completed epoch (torch.load(weights_only=True) only)
                          best.safetensors  the best weights so far
                          features.safetensors  the quick method's cached backbone features
+
+When the run finishes, only run.json stays (and the report, when the model was saved as a single file).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from engine.models import Bundle, ModelSpec, load_model
 from engine.predict import Classifier
 from engine.training.dataset import scan_class_folders
 from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
-from engine.training.run import CHECKPOINT_FILE, create_run, list_runs, open_run
+from engine.training.run import CHECKPOINT_FILE, RUN_FILE, create_run, list_runs, open_run
 from engine.training.trainer import train_run
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
 
@@ -68,6 +68,9 @@ def test_both_methods_learn_from_scratch_and_the_bundle_classifies_held_out_imag
     assert info["provenance"]["metrics"]["val_accuracy"] == pytest.approx(result.evaluation.accuracy)
     assert info["provenance"]["dataset"]["images_per_class"] == {k: 30 for k in sorted(SHAPE_CLASSES)}
     assert open_run(result.run_folder).status == "finished"
+    # Nothing resumes a finished run: its checkpoint, best weights and cached features are deleted, run.json stays.
+    assert [path.name for path in result.run_folder.iterdir()] == [RUN_FILE]
+    assert [run.bundle for run in list_runs()] == [str(result.bundle)]
 
 
 def test_the_beginner_default_fine_tunes_the_built_in_model_offline(shapes, held_out):
