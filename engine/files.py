@@ -1,5 +1,5 @@
-"""Atomic writes: a file the user made is either the old good one or the new good one, never half of each. And the
-short digest that names cache files after what they were made from."""
+"""Atomic writes: a file the user made is either the old good one or the new good one, never half of each; a folder
+copied whole or not at all. And the short digest that names cache files after what they were made from."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,28 @@ def write_atomically(target: str | os.PathLike, write: Callable[[Path], None]) -
 
 def write_text_atomically(target: str | os.PathLike, text: str) -> None:
     write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def copy_folder(source: str | Path, target: str | Path, what: str) -> str:
+    """Copy `source` to the new folder `target` whole or not at all: copied beside it, then renamed into place."""
+    source, target = Path(source), Path(target)
+    if target.exists():
+        raise UserFacingError(f"{target} already exists.", "Choose another folder or delete the old copy first.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as exc:
+        raise UserFacingError(
+            f"{what} could not be copied to {target} ({exc.strerror or exc}).",
+            "Choose a folder you may write to, on a disk with free space.",
+        ) from exc
+    return str(target)
 
 
 def _disk_error(target: Path, exc: OSError) -> UserFacingError:

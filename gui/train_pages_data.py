@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -107,6 +108,10 @@ class DataPage(WizardPage):
         self.resume_button.setToolTip("Carry on from the run's last finished epoch, with its own data and settings")
         self.resume_button.setEnabled(False)
         self.resume_button.clicked.connect(self.resume_selected)
+        self.delete_run_button = QPushButton("Delete…")
+        self.delete_run_button.setToolTip("Delete the run and its saved epochs, to free disk space")
+        self.delete_run_button.setEnabled(False)
+        self.delete_run_button.clicked.connect(self.delete_selected)
         self._lay_out(browse)
         self._show_scanning(False)
         self._show_results(None)
@@ -164,7 +169,11 @@ class DataPage(WizardPage):
         self.runs_box = QGroupBox("Resume a previous run")
         runs_layout = QHBoxLayout(self.runs_box)
         runs_layout.addWidget(self.runs, 1)
-        runs_layout.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        run_buttons = QVBoxLayout()
+        run_buttons.addWidget(self.resume_button)
+        run_buttons.addWidget(self.delete_run_button)
+        run_buttons.addStretch(1)
+        runs_layout.addLayout(run_buttons)
         self.runs.setMaximumHeight(self.runs.fontMetrics().height() * 5)
         self.runs_box.hide()
         layout = QVBoxLayout(self)
@@ -328,15 +337,30 @@ class DataPage(WizardPage):
             item.setToolTip(str(run.folder))
             self.runs.addItem(item)
         self.runs_box.setVisible(bool(listed.runs))
-        self.resume_button.setEnabled(False)
+        self._run_selected()
+        if listed.error:
+            show_error(self.error, listed.error)
 
     def _run_selected(self) -> None:
-        self.resume_button.setEnabled(bool(self.runs.selectedItems()))
+        chosen = bool(self.runs.selectedItems())
+        self.resume_button.setEnabled(chosen)
+        self.delete_run_button.setEnabled(chosen)
 
     def resume_selected(self) -> None:
         items = self.runs.selectedItems()
         if items:
             self.resume_requested.emit(items[0].data(RUN_ROLE))
+
+    def delete_selected(self) -> None:
+        items = self.runs.selectedItems()
+        if not items:
+            return
+        answer = QMessageBox.question(
+            self, "Delete run", f"Delete the unfinished run “{items[0].text()}”? Its finished epochs are lost.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.state.bridge.request_delete_run(items[0].data(RUN_ROLE))
 
     def is_complete(self) -> bool:
         return self.state.scan is not None and self._scan_id is None

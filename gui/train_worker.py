@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +16,10 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Progress
+from engine.files import copy_folder
 from engine.training.dataset import DatasetScan, scan_class_folders
 from engine.training.plan import EpochMetrics, TrainPlan
-from engine.training.run import CHECKPOINT_FILE, Run, create_run, list_runs, open_run
+from engine.training.run import CHECKPOINT_FILE, Run, create_run, delete_run, list_runs, open_run
 from engine.training.trainer import TrainResult, train_run
 from gui.engine_messages import BUG_HINT, BUG_MESSAGE, Failure
 
@@ -119,6 +117,7 @@ class TrainingStopped:
 @dataclass(frozen=True)
 class RunsListed:
     runs: tuple[Run, ...]  # resumable runs, newest first
+    error: str = ""  # why the run the user deleted is still there
 
 
 @dataclass(frozen=True)
@@ -197,13 +196,22 @@ class TrainWorker(QObject):
             log.exception("Could not decode thumbnails")
 
     @Slot()
-    def list_resumable_runs(self) -> None:
+    def list_resumable_runs(self, error: str = "") -> None:
         try:
             runs = tuple(run for run in list_runs() if run.resumable)
         except Exception:  # an unreadable runs folder just means nothing to resume
             log.exception("Could not list the training runs")
             runs = ()
-        self.runs_listed.emit(RunsListed(runs))
+        self.runs_listed.emit(RunsListed(runs, error))
+
+    @Slot(str)
+    def delete_run(self, folder: str) -> None:
+        try:
+            delete_run(folder)
+        except UserFacingError as exc:
+            self.list_resumable_runs(" ".join(filter(None, (exc.message, exc.hint))))
+        else:
+            self.list_resumable_runs()
 
     @Slot(object)
     def train(self, request: TrainRequest) -> None:
@@ -234,31 +242,10 @@ class TrainWorker(QObject):
     @Slot(object)
     def export_report(self, request: ExportRequest) -> None:
         try:
-            self.report_exported.emit(ReportExported(request.request_id, copy_folder(request.source, request.target)))
+            copied = copy_folder(request.source, request.target, "The report")
+            self.report_exported.emit(ReportExported(request.request_id, copied))
         except Exception as exc:  # noqa: BLE001
             self.export_failed.emit(failure_from(request.request_id, exc))
-
-
-def copy_folder(source: str | Path, target: str | Path) -> str:
-    """Copy `source` to the new folder `target` whole or not at all: copied beside it, then renamed into place."""
-    source, target = Path(source), Path(target)
-    if target.exists():
-        raise UserFacingError(f"{target} already exists.", "Choose another folder or delete the old copy first.")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            shutil.copytree(source, staging, dirs_exist_ok=True)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    except OSError as exc:
-        raise UserFacingError(
-            f"The report could not be copied to {target} ({exc.strerror or exc}).",
-            "Choose a folder you may write to, on a disk with free space.",
-        ) from exc
-    return str(target)
 
 
 def _history(folder: Path) -> tuple[EpochMetrics, ...]:
@@ -294,6 +281,7 @@ class TrainBridge(QObject):
     _scan_requested = Signal(object)
     _thumbnails_requested = Signal(object)
     _runs_requested = Signal()
+    _delete_run_requested = Signal(str)
     _train_requested = Signal(object)
     _export_requested = Signal(object)
 
@@ -307,6 +295,7 @@ class TrainBridge(QObject):
         self._scan_requested.connect(self.worker.scan)
         self._thumbnails_requested.connect(self.worker.decode_thumbnails)
         self._runs_requested.connect(self.worker.list_resumable_runs)
+        self._delete_run_requested.connect(self.worker.delete_run)
         self._train_requested.connect(self.worker.train)
         self._export_requested.connect(self.worker.export_report)
         self._scan: ScanRequest | None = None
@@ -352,6 +341,10 @@ class TrainBridge(QObject):
     def request_runs(self) -> None:
         """List the runs that can be resumed; answered by runs_listed."""
         self._runs_requested.emit()
+
+    def request_delete_run(self, folder: str) -> None:
+        """Delete an unfinished run; answered by runs_listed, without it."""
+        self._delete_run_requested.emit(folder)
 
     def start_training(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -157,6 +158,20 @@ def list_runs(parent: Path | None = None) -> list[Run]:
         except UserFacingError:
             continue
     return runs
+
+
+def delete_run(folder: str | Path) -> None:
+    """Delete a run the user gave up on, with its checkpoints. Only a folder holding run.json is deleted."""
+    folder = Path(folder)
+    if not (folder / RUN_FILE).is_file():
+        raise UserFacingError(f"{folder} is not a training run, so it was not deleted.")
+    try:
+        shutil.rmtree(folder)
+    except OSError as exc:
+        raise UserFacingError(
+            f"The run {folder.name} could not be deleted ({exc.strerror or exc}).",
+            "Close any program using its files and try again.",
+        ) from exc
 
 
 def unique_path(parent: Path, name: str) -> Path:

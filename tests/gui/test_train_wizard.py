@@ -9,12 +9,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from engine.catalog import BUILTIN_ARCH
-from engine.training.dataset import DatasetScan
+from engine.training.dataset import DatasetScan, scan_class_folders
 from engine.training.plan import TrainPlan
-from engine.training.run import open_run
+from engine.training.run import create_run, open_run
 from gui.engine_messages import Failure
 from gui.my_models_view import MY_NAME
 from gui.train_pages_run import smaller_batch
+from gui.train_pages_data import RUN_ROLE
 from gui.train_wizard import MODEL, RESULTS, SETTINGS, TRAINING, TrainWizard
 from tests.gui.conftest import WAIT_MS
 from tests.gui.test_classify_view import drop_files
@@ -265,6 +266,28 @@ def test_closing_while_training_asks_stops_the_thread_and_the_run_resumes_later(
     assert [m.epoch for m in started[0].history] == list(range(1, cancelled.epochs_done + 1))
     assert finished.args[0].epochs_run == 6
     assert str(finished.args[0].run_folder) == run_folder
+
+
+def test_an_unfinished_run_the_user_gives_up_on_can_be_deleted(wizard, qtbot, shapes, monkeypatch):
+    scan = scan_class_folders(shapes)
+    kept, doomed = (create_run(TrainPlan(str(shapes), name=name), scan).folder for name in ("kept", "doomed"))
+    data = wizard.data_page
+    data.enter()
+    qtbot.waitUntil(lambda: data.runs.count() == 2, timeout=WAIT_MS)
+    assert not data.delete_run_button.isEnabled()  # nothing chosen yet
+    row = next(r for r in range(data.runs.count()) if data.runs.item(r).data(RUN_ROLE) == str(doomed))
+    data.runs.setCurrentRow(row)
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answers.pop(0))
+    click(qtbot, data.delete_run_button)  # "No": nothing happens
+    assert doomed.is_dir() and data.runs.count() == 2
+    with qtbot.waitSignal(wizard.bridge.worker.runs_listed, timeout=WAIT_MS):
+        click(qtbot, data.delete_run_button)  # "Yes"
+    qtbot.waitUntil(lambda: data.runs.count() == 1, timeout=WAIT_MS)
+    assert not doomed.exists() and kept.is_dir()
+    assert data.runs.item(0).data(RUN_ROLE) == str(kept) and not data.delete_run_button.isEnabled()
+    assert not data.error.isVisible()
 
 
 def test_quitting_the_app_cancels_training_without_asking(open_window, qtbot, shapes, monkeypatch):

@@ -15,7 +15,7 @@ from engine.models import Bundle, ModelSpec, load_model
 from engine.predict import Classifier
 from engine.training.dataset import scan_class_folders
 from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
-from engine.training.run import CHECKPOINT_FILE, RUN_FILE, create_run, list_runs, open_run
+from engine.training.run import CHECKPOINT_FILE, RUN_FILE, create_run, delete_run, list_runs, open_run
 from engine.training.trainer import train_run
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
 
@@ -107,6 +107,18 @@ def test_cancel_keeps_the_last_epoch_and_resume_continues_with_the_same_split(sh
     assert [h.val_loss for h in result.history] == pytest.approx([h.val_loss for h in uninterrupted.history])
     with pytest.raises(UserFacingError, match="already finished"):
         train_run(folder)
+
+
+def test_deleting_a_run_removes_its_folder_and_never_a_folder_that_is_no_run(shapes, tmp_path):
+    folder = start(shapes, method="full", epochs=1)
+    delete_run(folder)
+    assert not folder.exists() and list_runs() == []
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"a photo")
+    with pytest.raises(UserFacingError, match="not a training run"):
+        delete_run(photos)
+    assert (photos / "cat.jpg").read_bytes() == b"a photo"
 
 
 def test_quick_features_are_cached_for_a_resumed_run_and_a_damaged_cache_is_rebuilt(shapes):
