@@ -111,14 +111,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--resume", metavar="RUN_FOLDER", help="carry on with a cancelled or failed run from its last epoch")
     add("--runs", action="store_true", help="list the training runs (resumable ones first) and exit")
+    add("--delete-run", metavar="RUN_FOLDER", help="delete a run you will not resume, with its checkpoints, and exit")
     add("--json", action="store_true", help="print one JSON object with the result at the end, nothing else")
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from engine.training.run import list_runs
+    from engine.training.run import delete_run, list_runs
 
     if args.runs:
         _print_runs(list_runs(), args.json)
+        return EXIT_OK
+    if args.delete_run:
+        delete_run(args.delete_run)
+        print(f"Deleted {args.delete_run}")
         return EXIT_OK
     out = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON object
     cancel = CancelToken()
@@ -377,6 +382,7 @@ examples:
   %(prog)s photos/ --model resnet50 --init pretrained --method full --batch-size 16 --device cuda
   %(prog)s photos/ --out my_model/ --json > result.json
   %(prog)s --runs
+  %(prog)s --delete-run RUN_FOLDER
   %(prog)s --resume RUN_FOLDER --batch-size 8
 
 """ + exit_status(

@@ -134,6 +134,11 @@ def test_runs_lists_the_runs_with_their_progress(few_shapes, capsys):
     row = next(line for line in out.splitlines() if str(run.folder) in line)
     assert row.split()[:3] == ["few_shapes", "new", "0/3"]
 
+    assert main(["train", "--delete-run", str(run.folder)]) == EXIT_OK
+    assert not run.folder.exists() and str(run.folder) in capsys.readouterr().out
+    assert main(["train", "--delete-run", str(few_shapes)]) == EXIT_USAGE  # not a run: refused, left alone
+    assert "not a training run" in capsys.readouterr().err and few_shapes.is_dir()
+
 
 def test_a_model_trained_on_a_folder_called_data_is_named_after_what_holds_it(tmp_path, capsys):
     data = write_shapes_dataset(tmp_path / "gearbox parts" / "dataset" / "images", per_class=6)
