@@ -1,5 +1,6 @@
 """The model picker's "My models" page: the models the user trained, listed from their models folder off the GUI
-thread, to load or to show in the file manager. Also the sortable-table helpers the picker's catalog shares."""
+thread, to load, to show in the file manager or to move to the trash. Also the sortable-table helpers the picker's
+catalog shares."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,13 +18,15 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtCore import QFile
+from PySide6.QtGui import QDesktopServices, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QStyle,
     QTableView,
@@ -89,6 +92,10 @@ class MyModelsTableModel(QAbstractTableModel):
     def is_in_use(self, row: int) -> bool:
         return self._in_use is not None and same_path(self._models[row].path, self._in_use)
 
+    def runs(self, bundle: str | Path) -> bool:
+        """Whether `bundle` is the model in use."""
+        return self._in_use is not None and same_path(bundle, self._in_use)
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._models)
 
@@ -152,6 +159,12 @@ def my_model_tooltip(model: MyModel) -> str:
     return "\n".join(lines)
 
 
+def move_to_trash(path: str) -> str:
+    """Where the user can get a deleted model back. Returns `path`; it still exists if the system had no trash."""
+    QFile.moveToTrash(path)
+    return path
+
+
 def folder_lister() -> BackgroundCalls:
     """Lists models folders off the GUI thread: listing reads one small file per bundle (~0.4 ms each here, more
     on slow or network disks). One thread: listings are rare and short."""
@@ -159,7 +172,7 @@ def folder_lister() -> BackgroundCalls:
 
 
 class MyModelsPage(QWidget):
-    """The user's trained models as a sortable table, with Load and Show folder buttons."""
+    """The user's trained models as a sortable table, with Load, Show folder and Delete buttons."""
 
     load_requested = Signal(object)  # the ModelSpec of the chosen model's bundle
     listed = Signal()  # the table shows a fresh listing of the models folder
@@ -171,8 +184,10 @@ class MyModelsPage(QWidget):
         self._listing: Future | None = None
         self._list_again = False
         self._to_select: str | None = None  # a bundle to select once a listing shows it
+        self._trashing: Future | None = None
         # Queued even when the listing is already done at submit(): the result must never arrive inside refresh().
         folder_lister().done.connect(self._listing_finished, Qt.ConnectionType.QueuedConnection)
+        folder_lister().done.connect(self._trashed, Qt.ConnectionType.QueuedConnection)
 
         self.table_model = MyModelsTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -194,10 +209,16 @@ class MyModelsPage(QWidget):
         self.show_folder_button.setToolTip("Open the chosen model's folder (its training report is inside), "
                                            "or the folder that holds all your models")
         self.show_folder_button.clicked.connect(self.show_folder)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Move the chosen model to the trash (Del)")
+        self.delete_button.clicked.connect(self.delete_chosen)
+        QShortcut(QKeySequence.StandardKey.Delete, self.table, self.delete_chosen,
+                  context=Qt.ShortcutContext.WidgetShortcut)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button)
         buttons.addWidget(self.show_folder_button)
+        buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)  # lined up with the catalog page beside it
@@ -259,7 +280,9 @@ class MyModelsPage(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.load_button.setEnabled(self.chosen_model() is not None)
+        chosen = self.chosen_model() is not None
+        self.load_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen and self._trashing is None)
 
     def chosen_model(self) -> Path | None:
         """The selected model's bundle, if any."""
@@ -275,6 +298,34 @@ class MyModelsPage(QWidget):
             self.message_changed.emit(f"{path.name} is no longer in your models folder.")
         else:
             self.load_requested.emit(ModelSpec(source=Bundle(str(path))))
+
+    def delete_chosen(self) -> None:
+        """Move the chosen model to the trash, after asking; never the model in use."""
+        path = self.chosen_model()
+        if path is None or self._trashing is not None:
+            return
+        name = self.table.selectionModel().selectedRows()[0].data()
+        if self.table_model.runs(path):
+            self.message_changed.emit(f"“{name}” is in use. Load another model before deleting it.")
+            return
+        answer = QMessageBox.question(
+            self, "Delete model", f"Move “{name}” to the trash?\n{path}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self._trashing = folder_lister().submit(move_to_trash, str(path))
+            self._update_buttons()
+
+    def _trashed(self, trashing: Future) -> None:
+        if trashing is not self._trashing:
+            return
+        self._trashing = None
+        path = Path(trashing.result())
+        if path.exists():
+            self.message_changed.emit(f"{path.name} could not be moved to the trash. Show folder, then delete it there.")
+        else:
+            self.message_changed.emit("")
+        self.refresh()
 
     def folder_to_show(self) -> Path:
         """The chosen model's bundle folder (or the folder holding a single-file bundle); else the models folder."""

@@ -2,12 +2,14 @@
 and My models, the user's trained bundles, loading in the real engine."""
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import shiboken6
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
 from safetensors.torch import save_file
 
 from engine.catalog import catalog
@@ -313,6 +315,30 @@ def test_load_button_loads_the_chosen_model_and_a_vanished_one_is_explained(mode
         qtbot.mouseClick(picker.my_models_page.load_button, Qt.MouseButton.LeftButton)
     assert "gone is no longer in your models folder" in picker.message
     assert my_models_column(picker, MY_NAME) == ["Kept"]
+
+
+def test_delete_moves_a_model_to_the_trash_but_never_the_one_in_use(models_folder, picker, qtbot, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the trash this test may fill (Linux)
+    (tmp_path / "xdg").mkdir()
+    in_use = save_my_model(models_folder / "in_use", "In use", "2024-02-01T10:00:00")
+    unwanted = save_my_model(models_folder / "unwanted.safetensors", "Unwanted", "2024-01-01T10:00:00")
+    picker.show_in_use(ModelSpec(source=Bundle(str(in_use))))
+    open_my_models(qtbot, picker)
+    page = picker.my_models_page
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+
+    page.table.selectRow(0)  # "In use", the newest
+    qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    assert "“In use” is in use" in picker.message and in_use.is_dir()
+
+    page.table.selectRow(1)
+    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    assert my_models_column(picker, MY_NAME) == ["In use"]
+    assert not unwanted.exists() and picker.message == ""
+    if sys.platform.startswith("linux"):  # where the trash is a folder this test chose
+        assert (tmp_path / "xdg" / "Trash" / "files" / unwanted.name).is_file()
 
 
 def test_refreshing_while_listing_says_listed_once_for_the_newest_look(models_folder, qtbot):
