@@ -1,5 +1,6 @@
 """Atomic writes: a file the user made is either the old good one or the new good one, never half of each; a folder
-copied whole or not at all. And the short digest that names cache files after what they were made from."""
+copied whole or not at all. And for caches: the short digest that names a file after what it was made from, and
+keeping a cache folder within a size by deleting what was used least recently."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from engine.errors import UserFacingError
@@ -88,3 +90,34 @@ def _disk_error(target: Path, exc: OSError) -> UserFacingError:
 def key_digest(key: dict) -> str:
     """24 hex characters naming a cache file after its key (plain JSON values): any change, another name."""
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def mark_used(path: str | os.PathLike) -> None:
+    """Note that a cached file was just used, in its access time (set explicitly: many disks never update it).
+
+    Its modification time stays as it is: quick start recognises files by size and modification time.
+    """
+    with contextlib.suppress(OSError):  # a read-only cache only forgets the order of use
+        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
+
+
+def delete_least_recently_used(files: Iterable[Path], budget_bytes: int, keep: Collection[Path] = ()) -> list[Path]:
+    """Delete the files used least recently (see mark_used) until the rest take at most `budget_bytes`; `keep`
+    stays whatever its size. Returns the deleted files; one that cannot be deleted is skipped."""
+    entries = []
+    for path in files:
+        with contextlib.suppress(OSError):  # gone meanwhile: another process pruned it
+            stat = path.stat()
+            entries.append((stat.st_atime_ns, stat.st_size, path))
+    total = sum(size for _used, size, _path in entries)
+    deleted = []
+    for _used, size, path in sorted(entries):
+        if total <= budget_bytes:
+            break
+        if path in keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            total -= size
+            deleted.append(path)
+    return deleted

@@ -1,7 +1,8 @@
 """ONNX files for ONNX Runtime, exported (and, if asked, quantized to int8) once per model and kept on disk.
 
 A file is used only after it passes its check against PyTorch; a cached file that fails it (truncated, garbage,
-stale) is rebuilt. Anything that makes ONNX Runtime unusable for a model raises OnnxUnusable, whose message is the
+stale) is rebuilt. The folder stays within CACHE_BUDGET_BYTES: a new file makes room by deleting those used least
+recently (files of old versions, models tried once), which are exported again if they are ever used again. Anything that makes ONNX Runtime unusable for a model raises OnnxUnusable, whose message is the
 note for the log: the caller then runs the model in PyTorch.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import io
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +23,7 @@ import torch
 
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, Progress
-from engine.files import atomic_path, key_digest, write_text_atomically
+from engine.files import atomic_path, delete_least_recently_used, key_digest, mark_used, write_text_atomically
 from engine.onnx_export import OPSET, write_onnx_graph
 from engine.onnx_session import INPUT_NAME, OUTPUT_NAME, Int8Agreement, logits_disagreement, softmax
 from engine.paths import package_version, user_data_dir
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     import onnxruntime
 
 CACHE_FOLDER = "onnx-cache"
+CACHE_BUDGET_BYTES = 4 * 1024**3  # a few large models' exports, or dozens of small ones
+LEFTOVER_AGE_S = 24 * 3600  # a temporary file this old was left by a process that was killed mid-export
 INT8_MIN_AGREEMENT = 0.8  # below this share of probes with the fp32 top-1, int8 is not worth its speed
 SessionFactory = Callable[[bytes], "onnxruntime.InferenceSession"]
 Checked = TypeVar("Checked")
@@ -156,7 +160,9 @@ def _cached_or_built(
     """The checked cached file, else a fresh one: built into a temporary file, checked, then renamed into place."""
     if target.exists():
         try:
-            return check(target)
+            checked = check(target)
+            mark_used(target)
+            return checked
         except OnnxUnusable as exc:
             on_event(Log("info", f"The cached file {target.name} failed its check ({exc}); making it again."))
             target.unlink(missing_ok=True)
@@ -167,9 +173,27 @@ def _cached_or_built(
         with atomic_path(target) as tmp:
             build(tmp)
             cancel.check()
-            return check(tmp)
+            checked = check(tmp)
     finally:
         on_event(Progress(step, 1, 1, "steps"))  # done, whichever way: the GUI's busy indicator stops
+    mark_used(target)
+    _stay_within_budget(target, on_event)
+    return checked
+
+
+def _stay_within_budget(new_file: Path, on_event: EventSink) -> None:
+    """Make room for `new_file` by deleting the exports used least recently, and leftovers of killed exports."""
+    folder = new_file.parent
+    deleted = delete_least_recently_used(folder.glob("*.onnx"), CACHE_BUDGET_BYTES, keep={new_file})
+    for leftover in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > LEFTOVER_AGE_S:
+                leftover.unlink()
+                deleted.append(leftover)
+    if deleted:
+        names = ", ".join(path.name for path in deleted)
+        on_event(Log("info", f"Deleted from the ONNX cache, to keep it within {CACHE_BUDGET_BYTES / 1024**3:.0f} GB: "
+                             f"{names}"))
 
 
 def _quantize(fp32_file: Path, target: Path, *, calibration: np.ndarray) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.events import EventSink, Log, ignore_events
-from engine.files import key_digest, write_text_atomically
+from engine.files import key_digest, mark_used, write_text_atomically
 from engine.onnx_session import (
     Int8Agreement,
     OnnxRuntimeBackend,
@@ -163,6 +163,7 @@ def _classifier(record: dict, on_event: EventSink) -> Classifier:
         device=DeviceChoice("cpu", "fp32", record["device"]), name=record["name"], source=record["source"],
         weights_files=tuple(entry[0] for entry in record["files"][:-1]),
     )
+    mark_used(record["onnx_file"])  # the export cache keeps what is used
     on_event(Log("info", f"Quick start: {loaded.name} from its checked ONNX file, without loading PyTorch"))
     return Classifier(loaded, backend)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from engine.devices import resolve_device
 from engine.events import Log, Progress
 from engine.models import ModelSpec, RandomInit, load_model
 from engine.specs import LoadedModel
+from engine import onnx_cache
 from engine.onnx_cache import cache_file
 from engine.onnx_session import PROBABILITY_TOLERANCE, OnnxRuntimeBackend, softmax
 from engine.preprocess import DataConfig
@@ -62,11 +64,11 @@ def probe(first_use) -> np.ndarray:
     return generator.uniform(-2, 2, (3, *first_use.loaded.data_config.input_size)).astype(np.float32)
 
 
-def changed_weights(loaded: LoadedModel) -> LoadedModel:
+def changed_weights(loaded: LoadedModel, seed: int = 1) -> LoadedModel:
     model = copy.deepcopy(loaded.model)
     head = model.get_classifier().weight
     with torch.no_grad():  # a clearly different classifier, as after fine-tuning
-        head.add_(torch.randn(head.shape, generator=torch.Generator().manual_seed(1)))
+        head.add_(torch.randn(head.shape, generator=torch.Generator().manual_seed(seed)))
     return dataclasses.replace(loaded, model=model)
 
 
@@ -98,6 +100,26 @@ def test_changed_weights_get_their_own_export(first_use, cache, probe):
     assert exported(events) and backend.onnx_file != cache / first_use.file.name
     assert len(list(cache.glob("*.onnx"))) == 2
     assert_matches_pytorch(backend, retrained, probe)  # the new weights' answers, not the old file's
+
+
+def test_the_cache_keeps_within_its_budget_by_deleting_what_was_used_least_recently(first_use, cache, monkeypatch):
+    first = cache / first_use.file.name
+    monkeypatch.setattr(onnx_cache, "CACHE_BUDGET_BYTES", int(first.stat().st_size * 2.5))  # room for two exports
+    written = first.stat().st_mtime_ns
+    os.utime(first, ns=(0, written))  # as if unused for years
+    second = create_backend(changed_weights(first_use.loaded, seed=1), cache_dir=cache).onnx_file
+    assert sorted(cache.glob("*.onnx")) == sorted([first, second])  # within the budget: nothing deleted
+    create_backend(first_use.loaded, cache_dir=cache)  # the first model used again: now the second is the oldest
+    assert first.stat().st_mtime_ns == written  # only its access time marks the use: quick start's records hold
+    leftover = cache / f".{second.name}.killed.tmp"  # what an export killed midway leaves
+    leftover.write_bytes(b"half an export")
+    os.utime(leftover, (0, 0))
+
+    events = []
+    third = create_backend(changed_weights(first_use.loaded, seed=2), on_event=events.append, cache_dir=cache)
+    assert sorted(cache.glob("*.onnx")) == sorted([first, third.onnx_file])
+    assert not leftover.exists()
+    assert any("Deleted from the ONNX cache" in text and second.name in text for text in notes(events, "info"))
 
 
 def test_the_key_follows_weights_architecture_and_input_size(first_use, tmp_path):

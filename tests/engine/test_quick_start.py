@@ -45,10 +45,16 @@ def test_the_second_load_comes_from_the_checked_onnx_file_and_predicts_the_same(
     full = full_load(spec)
     assert isinstance(full.backend, OnnxRuntimeBackend)
 
+    onnx_file = full.backend.onnx_file
+    written = onnx_file.stat().st_mtime_ns
+    os.utime(onnx_file, ns=(0, written))  # as if unused for years: the export cache would delete it first
+
     notes = []
     quick = quick_classifier(spec, CPU, notes.append)
     assert quick is not None, notes
     assert quick.loaded.model is None  # no PyTorch module was built
+    # Marked as used for the export cache, by its access time: its modification time, which the record holds, stays.
+    assert onnx_file.stat().st_atime_ns > 0 and onnx_file.stat().st_mtime_ns == written
     assert (quick.loaded.labels, quick.loaded.data_config, quick.loaded.name) == (
         full.loaded.labels, full.loaded.data_config, full.loaded.name)
     assert quick.backend.name == "ONNX Runtime" and quick.loaded.device.description == "CPU · fp32"
