@@ -34,7 +34,7 @@ def opens_files(argv: list[str]) -> bool:
         return False
     from engine.cli import COMMANDS
 
-    return argv[0] not in {command.name for command in COMMANDS}
+    return argv[0] not in COMMANDS
 
 
 def self_test(options: list[str]) -> int:

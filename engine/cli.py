@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import cli_classify, cli_evaluate, cli_live, cli_models, cli_train
-from engine.cli_common import EXIT_BUG, EXIT_CANCELLED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, Command
+from engine.cli_common import EXIT_BUG, EXIT_CANCELLED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from engine.errors import Cancelled, UserFacingError
 from engine.paths import app_version, user_log_dir
 
@@ -38,12 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"Classifier Studio {app_version()}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
+    for name, command in COMMANDS.items():
         sub = commands.add_parser(
-            command.name,
-            help=command.summary,
-            description=command.summary,
-            epilog=command.epilog,
+            name,
+            help=command.SUMMARY,
+            description=command.SUMMARY,
+            epilog=command.EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_arguments(sub)
@@ -109,16 +109,7 @@ examples:
 Run a command with --help for its options.
 """
 
-COMMANDS: tuple[Command, ...] = (
-    Command("classify", cli_classify.SUMMARY, cli_classify.EPILOG, cli_classify.add_arguments, cli_classify.run),
-    Command("models", "List the model catalog.", cli_models.EPILOG, cli_models.add_arguments, cli_models.run),
-    Command("live", cli_live.SUMMARY, cli_live.EPILOG, cli_live.add_arguments, cli_live.run),
-    Command(
-        "train", "Teach a model the classes of a folder of class subfolders; Ctrl+C keeps the run resumable.",
-        cli_train.TRAIN_EPILOG, cli_train.add_train_arguments, cli_train.run_train,
-    ),
-    Command(
-        "evaluate", "Measure a saved model on a folder of labelled images: accuracy, per-class figures, confusions.",
-        cli_evaluate.EPILOG, cli_evaluate.add_arguments, cli_evaluate.run,
-    ),
-)
+# Each command's module holds its SUMMARY, its EPILOG (examples, exit status), add_arguments(parser) and run(args).
+COMMANDS = {
+    "classify": cli_classify, "models": cli_models, "live": cli_live, "train": cli_train, "evaluate": cli_evaluate,
+}

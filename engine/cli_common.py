@@ -7,8 +7,7 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -29,17 +28,6 @@ EXIT_SOME_FAILED = 1  # some files could not be classified; the others' results 
 EXIT_USAGE = 2  # bad arguments, or the model could not be loaded
 EXIT_BUG = 3
 EXIT_CANCELLED = 130  # the shell convention for "stopped by Ctrl+C"
-
-
-@dataclass(frozen=True)
-class Command:
-    """One subcommand, defined in its own module (engine/cli_*.py) and registered by engine/cli.py."""
-
-    name: str
-    summary: str
-    epilog: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 def exit_status(*rows: tuple[int, str]) -> str:

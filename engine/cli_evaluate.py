@@ -19,6 +19,7 @@ from engine.events import CancelToken
 if TYPE_CHECKING:
     from engine.training.metrics import Evaluation
 
+SUMMARY = "Measure a saved model on a folder of labelled images: accuracy, per-class figures, confusions."
 EPILOG = """\
 Uses the folder's test (else val) subfolder when it has train/val/test folders, otherwise every image.
 

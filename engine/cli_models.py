@@ -11,6 +11,7 @@ import json
 from engine.catalog import TAGS, CatalogEntry, catalog
 from engine.errors import UserFacingError
 
+SUMMARY = "List the model catalog."
 EPILOG = """\
 GFLOPs are multiply-adds for one image at the listed input size; params are in millions.
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from engine.training.run import Run
     from engine.training.trainer import TrainResult
 
+SUMMARY = "Teach a model the classes of a folder of class subfolders; Ctrl+C keeps the run resumable."
 DEFAULTS = TrainPlan(data_dir="")
 # What may change when a cancelled run resumes: how it runs, not what it learns (a smaller batch after running
 # out of GPU memory, another device, where the model goes).
@@ -58,7 +59,7 @@ class _Switch(argparse.BooleanOptionalAction):
         namespace.given = {**getattr(namespace, "given", {}), self.dest: option_string}
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     def option(flag: str, field: str, text: str, **kwargs) -> None:  # one TrainPlan field, its default from there
         default = kwargs.pop("default", getattr(DEFAULTS, field))
         if isinstance(default, bool):
@@ -115,7 +116,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--json", action="store_true", help="print one JSON object with the result at the end, nothing else")
 
 
-def run_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from engine.training.run import delete_run, list_runs
 
     if args.runs:
@@ -371,7 +372,7 @@ def _non_negative(kind: type) -> Callable[[str], float]:
 _count, _amount = _non_negative(int), _non_negative(float)
 
 
-TRAIN_EPILOG = """\
+EPILOG = """\
 Progress goes to stderr; each evaluated epoch, the saved model, its report and the final validation figures go to
 stdout. Ctrl+C stops within a batch and keeps every completed epoch: carry on with --resume RUN_FOLDER.
 Offline, use the built-in model (the default), --init scratch, or --init WEIGHTS_FILE|BUNDLE.
