@@ -101,8 +101,8 @@ class CatalogTableModel(QAbstractTableModel):
         if role == ARCH_ROLE:
             return entry.arch
         in_use = entry.arch == self._in_use
-        if role in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole):
-            return in_use_data(role, column, NAME) if in_use else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return in_use_data(role, column) if in_use else None
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{entry.display_name} — {entry.arch} ({entry.num_classes} classes, {entry.source})"
             return f"{IN_USE_TIP}\n{tip}" if in_use else tip

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtCore import QFile
-from PySide6.QtGui import QDesktopServices, QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -49,13 +49,10 @@ TOOLTIP_LABELS = 8  # a tooltip names this many classes, then says how many more
 IN_USE_TIP = "In use: the Classify and Live tabs run this model"
 
 
-def in_use_data(role: int, column: int, name_column: int):
-    """What a picker table shows for the row of the model in use: bold, with a tick before its name."""
-    if role == Qt.ItemDataRole.FontRole:
-        font = QFont()
-        font.setBold(True)
-        return font
-    if role == Qt.ItemDataRole.DecorationRole and column == name_column:
+def in_use_data(role: int, column: int):
+    """What a picker table shows for the row of the model in use: a tick in its first column. Not bold: the
+    built-in model's name, the catalog's longest, would widen its column and push the sizes out of view."""
+    if role == Qt.ItemDataRole.DecorationRole and column == 0:
         return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
     return None
 
@@ -115,8 +112,8 @@ class MyModelsTableModel(QAbstractTableModel):
         row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._texts[row][column]
-        if role in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.DecorationRole):
-            return in_use_data(role, column, MY_NAME) if self.is_in_use(row) else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return in_use_data(role, column) if self.is_in_use(row) else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (MY_CLASSES, MY_ACCURACY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         model = self._models[row]

@@ -367,15 +367,12 @@ def test_a_page_closed_while_listing_leaves_the_next_page_working(models_folder,
 
 
 def names_in_use(proxy, name_column: int) -> list[str]:
-    """The rows a table marks as the model in use: bold, ticked, and saying so in the tooltip."""
+    """The rows a table marks as the model in use: a tick in the first column, and a tooltip saying so."""
     names = []
     for row in range(proxy.rowCount()):
-        index = proxy.index(row, name_column)
-        font = index.data(Qt.ItemDataRole.FontRole)
-        if font is not None and font.bold():
-            assert index.data(Qt.ItemDataRole.DecorationRole) is not None
-            assert index.data(Qt.ItemDataRole.ToolTipRole).startswith(IN_USE_TIP)
-            names.append(index.data())
+        if proxy.index(row, 0).data(Qt.ItemDataRole.DecorationRole) is not None:
+            assert proxy.index(row, name_column).data(Qt.ItemDataRole.ToolTipRole).startswith(IN_USE_TIP)
+            names.append(proxy.index(row, name_column).data())
     return names
 
 
