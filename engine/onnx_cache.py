@@ -2,8 +2,9 @@
 
 A file is used only after it passes its check against PyTorch; a cached file that fails it (truncated, garbage,
 stale) is rebuilt. The folder stays within CACHE_BUDGET_BYTES: a new file makes room by deleting those used least
-recently (files of old versions, models tried once), which are exported again if they are ever used again. Anything that makes ONNX Runtime unusable for a model raises OnnxUnusable, whose message is the
-note for the log: the caller then runs the model in PyTorch.
+recently (files of old versions, models tried once), which are exported again if they are ever used again.
+Anything that makes ONNX Runtime unusable for a model raises OnnxUnusable, whose message is the note for the log:
+the caller then runs the model in PyTorch.
 """
 from __future__ import annotations
 

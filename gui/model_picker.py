@@ -39,7 +39,7 @@ from engine.specs import Builtin, Bundle, DeviceSupport, Hub, InferenceChoice, M
 from engine.weights import WEIGHTS_SUFFIXES
 from gui.background import background_calls
 from gui.inference_form import InferenceChoiceForm
-from gui.my_models_view import IN_USE_TIP, NO_PARENT, SORT_ROLE, MyModelsPage, in_use_data, sortable_table
+from gui.my_models_view import IN_USE_TIP, NO_PARENT, SORT_ROLE, MyModelsPage, in_use_icon, sortable_table
 
 log = logging.getLogger(__name__)
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
@@ -102,7 +102,7 @@ class CatalogTableModel(QAbstractTableModel):
             return entry.arch
         in_use = entry.arch == self._in_use
         if role == Qt.ItemDataRole.DecorationRole:
-            return in_use_data(role, column) if in_use else None
+            return in_use_icon() if column == 0 and in_use else None
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{entry.display_name} — {entry.arch} ({entry.num_classes} classes, {entry.source})"
             return f"{IN_USE_TIP}\n{tip}" if in_use else tip

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QFile,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -18,15 +19,13 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtCore import QFile
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QStyle,
     QTableView,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 from engine.my_models import MyModel, list_my_models, models_dir
 from engine.specs import Bundle, ModelSpec
 from gui.background import BackgroundCalls, background_calls
+from gui.status import confirm
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3  # the bundle's path; +2 is the catalog's architecture role
@@ -49,12 +49,10 @@ TOOLTIP_LABELS = 8  # a tooltip names this many classes, then says how many more
 IN_USE_TIP = "In use: the Classify and Live tabs run this model"
 
 
-def in_use_data(role: int, column: int):
-    """What a picker table shows for the row of the model in use: a tick in its first column. Not bold: the
-    built-in model's name, the catalog's longest, would widen its column and push the sizes out of view."""
-    if role == Qt.ItemDataRole.DecorationRole and column == 0:
-        return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
-    return None
+def in_use_icon() -> QIcon:
+    """The tick in the first column of the model in use's row. Not bold: the built-in model's name, the catalog's
+    longest, would widen its column and push the sizes out of view."""
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
 
 
 def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -86,11 +84,7 @@ class MyModelsTableModel(QAbstractTableModel):
         if self._models:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._models) - 1, len(MY_COLUMNS) - 1))
 
-    def is_in_use(self, row: int) -> bool:
-        return self._in_use is not None and same_path(self._models[row].path, self._in_use)
-
-    def runs(self, bundle: str | Path) -> bool:
-        """Whether `bundle` is the model in use."""
+    def is_in_use(self, bundle: str | Path) -> bool:
         return self._in_use is not None and same_path(bundle, self._in_use)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
@@ -113,7 +107,7 @@ class MyModelsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._texts[row][column]
         if role == Qt.ItemDataRole.DecorationRole:
-            return in_use_data(role, column) if self.is_in_use(row) else None
+            return in_use_icon() if column == 0 and self.is_in_use(self._models[row].path) else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (MY_CLASSES, MY_ACCURACY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         model = self._models[row]
@@ -124,7 +118,7 @@ class MyModelsTableModel(QAbstractTableModel):
             return str(model.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = my_model_tooltip(model)
-            return f"{IN_USE_TIP}\n{tip}" if self.is_in_use(row) else tip
+            return f"{IN_USE_TIP}\n{tip}" if self.is_in_use(model.path) else tip
         return None
 
 
@@ -249,9 +243,9 @@ class MyModelsPage(QWidget):
     def _show_models(self, models: list[MyModel], listed: bool) -> None:
         chosen = self.chosen_model()
         self.table_model.set_models(models)
-        for row in range(self.proxy.rowCount()):
-            if chosen and self.proxy.index(row, 0).data(PATH_ROLE) == str(chosen):
-                self.table.selectRow(row)
+        kept = self._row_of(chosen) if chosen else None
+        if kept is not None:
+            self.table.selectRow(kept.row())
         if self._to_select is not None and (self._select_row(self._to_select) or listed):
             self._to_select = None  # selected, or not in the folder as listed after the request
         self.table.setVisible(bool(models))
@@ -265,13 +259,19 @@ class MyModelsPage(QWidget):
             self._to_select = bundle
 
     def _select_row(self, bundle: str) -> bool:
+        index = self._row_of(bundle)
+        if index is not None:
+            self.table.selectRow(index.row())
+            self.table.scrollTo(index)
+        return index is not None
+
+    def _row_of(self, bundle: str | Path) -> QModelIndex | None:
+        """The table's row (first column) showing `bundle`, in its current sort order."""
         for row in range(self.proxy.rowCount()):
             index = self.proxy.index(row, 0)
             if same_path(index.data(PATH_ROLE), bundle):
-                self.table.selectRow(row)
-                self.table.scrollTo(index)
-                return True
-        return False
+                return index
+        return None
 
     def _selection_changed(self, _selected, _deselected) -> None:
         self._update_buttons()
@@ -302,14 +302,10 @@ class MyModelsPage(QWidget):
         if path is None or self._trashing is not None:
             return
         name = self.table.selectionModel().selectedRows()[0].data()
-        if self.table_model.runs(path):
+        if self.table_model.is_in_use(path):
             self.message_changed.emit(f"“{name}” is in use. Load another model before deleting it.")
             return
-        answer = QMessageBox.question(
-            self, "Delete model", f"Move “{name}” to the trash?\n{path}",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        if confirm(self, "Delete model", f"Move “{name}” to the trash?\n{path}"):
             self._trashing = folder_lister().submit(move_to_trash, str(path))
             self._update_buttons()
 
@@ -319,7 +315,9 @@ class MyModelsPage(QWidget):
         self._trashing = None
         path = Path(trashing.result())
         if path.exists():
-            self.message_changed.emit(f"{path.name} could not be moved to the trash. Show folder, then delete it there.")
+            self.message_changed.emit(
+                f"{path.name} could not be moved to the trash. Show folder, then delete it there."
+            )
         else:
             self.message_changed.emit("")
         self.refresh()

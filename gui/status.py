@@ -1,4 +1,5 @@
-"""How the window tells the user what state things are in: the status bar's model line, a banner, the error notifier."""
+"""How the window tells the user what state things are in: the status bar's model line, a banner, the error notifier;
+and how it asks before doing what cannot be undone."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QStatusBar,
     QToolButton,
@@ -232,3 +234,11 @@ class ErrorNotifier(QObject):
         thread = args.thread.name if args.thread else "a background thread"
         log.error("Unexpected error in %s", thread, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
         self.error_reported.emit(f"{args.exc_type.__name__} in {thread}: {args.exc_value}")
+
+
+def confirm(parent: QWidget, title: str, question: str) -> bool:
+    """Ask a yes/no question whose safe answer, No, is the default; True for Yes."""
+    answer = QMessageBox.question(parent, title, question,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 from engine.training.dataset import DatasetScan
 from engine.training.run import Run
 from gui.engine_messages import Failure
+from gui.status import confirm
 from gui.train_pages import (
     PROBLEM_BADGES,
     WizardPage,
@@ -355,11 +355,8 @@ class DataPage(WizardPage):
         items = self.runs.selectedItems()
         if not items:
             return
-        answer = QMessageBox.question(
-            self, "Delete run", f"Delete the unfinished run “{items[0].text()}”? Its finished epochs are lost.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        question = f"Delete the unfinished run “{items[0].text()}”? Its finished epochs are lost."
+        if confirm(self, "Delete run", question):
             self.state.bridge.request_delete_run(items[0].data(RUN_ROLE))
 
     def is_complete(self) -> bool:

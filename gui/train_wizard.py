@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserFacingError
+from gui.status import confirm
 from gui.train_pages import WizardPage, WizardState, bold_label, note_label
 from gui.train_pages_data import DataPage
 from gui.train_pages_model import ModelPage
@@ -191,10 +191,7 @@ class TrainWizard(QDialog):
 
     def done(self, result: int) -> None:
         if self.bridge.is_training and not self._shut_down:
-            answer = QMessageBox.question(self, "Stop training?", STOP_QUESTION,
-                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                          QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
+            if not confirm(self, "Stop training?", STOP_QUESTION):
                 return
         self.shutdown()
         super().done(result)
