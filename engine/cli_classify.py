@@ -59,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(spec, args, reporter, cancel)
         started = time.perf_counter()
         show = _print_json if args.json else _print_human
-        results = classifier.classify_files(paths, args.topk, args.batch_size, show, reporter, cancel)
+        failed = 0
+        for result in classifier.classify_stream(paths, args.topk, args.batch_size, reporter, cancel):
+            show(result)
+            failed += result.error is not None
         cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
-    failed = sum(result.error is not None for result in results)
-    summary = f"{len(results) - failed} of {len(results)} images classified in {time.perf_counter() - started:.1f} s"
+    summary = f"{len(paths) - failed} of {len(paths)} images classified in {time.perf_counter() - started:.1f} s"
     reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 

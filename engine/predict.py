@@ -9,7 +9,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -75,27 +75,28 @@ class Classifier:
         prepared = _RunNow().submit(self._prepare, data, buffer[0], thumbnail_size)
         return self._finish_chunk([(name, prepared)], buffer, topk)[0]
 
-    def classify_files(
+    def classify_stream(
         self,
         paths: Iterable[str | os.PathLike],
         topk: int = DEFAULT_TOPK,
         batch_size: int = DEFAULT_BATCH,
-        on_result: Callable[[ImageResult], None] = lambda _r: None,
         on_event: EventSink = ignore_events,
         cancel: CancelToken | None = None,
         thumbnail_size: int = 0,
-    ) -> list[ImageResult]:
-        """Classify files in batches; results arrive through `on_result` as each batch finishes.
+    ) -> Iterator[ImageResult]:
+        """Classify files in batches, yielding each result as its batch finishes.
 
-        While the model runs on one batch, worker threads decode and preprocess the next into a second buffer
-        (decoding, resizing and the model all release the GIL), so a folder goes nearly at the model's speed.
+        Nothing is kept here, so a folder of any size costs only what the caller keeps (the window keeps
+        thumbnails within a budget; the command line keeps nothing). While the model runs on one batch, worker
+        threads decode and preprocess the next into a second buffer (decoding, resizing and the model all release
+        the GIL), so a folder goes nearly at the model's speed.
         """
         cancel = cancel or CancelToken()
         paths = [str(p) for p in paths]
         size = max(1, batch_size)
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
         buffers = [np.empty((size, *self.preprocessor.config.input_size), dtype=np.float32) for _ in range(2)]
-        results: list[ImageResult] = []
+        done = 0
         # One file has nothing to overlap with: it is prepared in this thread, without a hand-over (~0.5 ms).
         pool = ThreadPoolExecutor(PREPARE_WORKERS, thread_name_prefix="prepare-images") if len(paths) > 1 else _RunNow()
         try:
@@ -105,13 +106,23 @@ class Classifier:
                 current = ahead
                 if index + 1 < len(chunks):
                     ahead = self._start_preparing(pool, chunks[index + 1], buffers[(index + 1) % 2], thumbnail_size)
-                for result in self._finish_chunk(current, buffers[index % 2], topk):
-                    results.append(result)
-                    on_result(result)
-                on_event(Progress("Classifying", len(results), len(paths)))
+                results = self._finish_chunk(current, buffers[index % 2], topk)
+                done += len(results)
+                yield from results
+                on_event(Progress("Classifying", done, len(paths)))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # on cancel, images not yet started are skipped
-        return results
+
+    def classify_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        topk: int = DEFAULT_TOPK,
+        batch_size: int = DEFAULT_BATCH,
+        on_event: EventSink = ignore_events,
+        cancel: CancelToken | None = None,
+    ) -> list[ImageResult]:
+        """classify_stream's results as one list, for a known handful of files (scripts, the self-test)."""
+        return list(self.classify_stream(paths, topk, batch_size, on_event, cancel))
 
     def _start_preparing(
         self, pool: ThreadPoolExecutor | _RunNow, paths: list[str], buffer: np.ndarray, thumbnail_size: int

@@ -159,17 +159,15 @@ class EngineWorker(QObject):
 
             def on_event(event: Event) -> None:
                 if isinstance(event, Progress):
-                    self.batch_progressed.emit(BatchProgress(request.request_id, done + event.done, total))
+                    self.batch_progressed.emit(BatchProgress(request.request_id, len(request.pasted) + event.done, total))
 
-            results = self._classifier.classify_files(
-                paths,
-                topk=request.topk,
-                on_result=lambda r: self.image_classified.emit(ClassifiedImage(request.request_id, r)),
-                on_event=on_event,
-                cancel=request.cancel,
-                thumbnail_size=request.thumbnail_size,
+            results = self._classifier.classify_stream(
+                paths, request.topk, on_event=on_event, cancel=request.cancel, thumbnail_size=request.thumbnail_size
             )
-            self.batch_finished.emit(BatchFinished(request.request_id, done + len(results), False))
+            for result in results:  # each goes to the view as it comes: a batch of any size is never held here
+                self.image_classified.emit(ClassifiedImage(request.request_id, result))
+                done += 1
+            self.batch_finished.emit(BatchFinished(request.request_id, done, False))
         except Cancelled:
             self.batch_finished.emit(BatchFinished(request.request_id, -1, True))
         except Exception as exc:  # noqa: BLE001

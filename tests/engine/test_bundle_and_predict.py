@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,13 @@ def test_a_batch_with_bad_files_classifies_the_rest(tiny_bundle, photo_files, tm
     text.write_text("not an image")
     paths = [photo_files[0], corrupt, photo_files[1], text, tmp_path / "missing.png", *photo_files[2:]]
     classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
-    events, streamed = [], []
-    results = classifier.classify_files(paths, topk=5, batch_size=3, on_result=streamed.append, on_event=events.append)
-    assert [r.path for r in results] == [str(p) for p in paths] and streamed == results
+    events, batches_done_before = [], []
+    results = []
+    for result in classifier.classify_stream(paths, topk=5, batch_size=3, on_event=events.append):
+        results.append(result)
+        batches_done_before.append(len(events))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    assert batches_done_before == [0, 0, 0, 1, 1, 1, 2]  # each batch's results come as it finishes
     failed = {Path(r.path).name for r in results if r.error}
     assert failed == {"corrupt.jpg", "notes.txt", "missing.png"}
     for result in results:
@@ -108,7 +113,7 @@ def test_a_folder_classified_in_overlapping_batches_matches_one_image_at_a_time(
     loaded = load_model(ModelSpec(source=Bundle(str(tiny_bundle))))
     classifier = Classifier(loaded)
     slow = Classifier(loaded, SlowBackend(PyTorchBackend(loaded)))  # the next batch is surely decoded meanwhile
-    results = slow.classify_files(paths, topk=3, batch_size=3, thumbnail_size=32)
+    results = list(slow.classify_stream(paths, topk=3, batch_size=3, thumbnail_size=32))
     assert [r.path for r in results] == [str(p) for p in paths]
     for path, result in zip(paths, results):
         if path == broken:
@@ -124,14 +129,24 @@ def test_cancel_stops_a_batch_between_images(tiny_bundle, photo_files):
     classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
     cancel = CancelToken()
     seen = []
-
-    def on_result(result):
-        seen.append(result)
-        cancel.cancel()
-
     with pytest.raises(Cancelled):
-        classifier.classify_files(photo_files * 5, batch_size=2, on_result=on_result, cancel=cancel)
+        for result in classifier.classify_stream(photo_files * 5, batch_size=2, cancel=cancel):
+            seen.append(result)
+            cancel.cancel()
     assert len(seen) == 2  # the batch in flight finishes; nothing after it starts
+
+
+def test_a_large_folder_is_not_held_in_memory_while_it_streams(tiny_bundle, photo_files):
+    """The window keeps thumbnails within a budget; the engine must not keep every one behind its back
+    (15,000 photos held ~1.2 GB of thumbnails until the batch ended)."""
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle)))))
+    thumbnails, most_alive = [], 0
+    for result in classifier.classify_stream(photo_files * 6, batch_size=2, thumbnail_size=64):
+        thumbnails.append(weakref.ref(result.thumbnail))
+        del result
+        most_alive = max(most_alive, sum(ref() is not None for ref in thumbnails))
+    assert len(thumbnails) == len(photo_files) * 6
+    assert most_alive <= 2  # the batch being handed out; earlier ones are gone as soon as the caller drops them
 
 
 def test_folders_expand_recursively_to_image_files(tmp_path, photo_files):
