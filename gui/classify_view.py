@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from engine.export import export_results
 from engine.live.sources import video_files
 from engine.results import ImageResult
 from engine.weights import WEIGHTS_SUFFIXES
+from gui.background import BackgroundCalls, background_calls
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
 from gui.image_input import DropZone, local_paths, paths_in_text, png_bytes
@@ -58,6 +60,7 @@ class ClassifyView(QWidget):
     # Emitted on the GUI thread once every request of the set has ended (done, cancelled or failed) and the view
     # shows it. Wait on this, not on the worker's signals: those fire on the engine thread before the view updates.
     set_finished = Signal()
+    export_finished = Signal(bool)  # an export ended (True: saved), and the note or the banner says so
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +80,8 @@ class ClassifyView(QWidget):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
+        self._exporting: Future | None = None
+        results_exporter().done.connect(self._export_done, Qt.ConnectionType.QueuedConnection)
         self._build()
         worker = bridge.worker
         worker.batch_started.connect(self._on_batch_started)
@@ -207,22 +212,25 @@ class ClassifyView(QWidget):
         if path:
             self.save_results(with_export_suffix(path, chosen_filter))
 
-    def save_results(self, path: str) -> bool:
-        """Write the results to `path` (.csv or .json); a failure shows in the banner and returns False."""
+    def save_results(self, path: str) -> None:
+        """Write the results so far to `path` (.csv or .json) on the export thread: 100,000 rows take seconds.
+        `export_finished` says how it went; the note beside Export or the banner tells the user."""
         self._flush()
-        results = self.model.results
-        try:
-            saved = export_results(results, path)
-        except UserFacingError as exc:
-            self.banner.show_message(exc.message, exc.hint)
-            return False
-        except OSError as exc:  # e.g. a file standing where the folder should be: fails before the atomic write
-            self.banner.show_message(f"Could not save {path}: {exc.strerror or exc}.", "Choose another folder.")
-            return False
+        results = self.model.results  # a copy of immutable results: the table may grow meanwhile
         more = " so far" if self._pending else ""
-        self.export_note.setText(f"Saved {len(results)} results{more} to {saved.name}")
-        self.export_note.setToolTip(str(saved))
-        return True
+        self.export_note.setText(f"Saving {len(results)} results…")
+        self._exporting = results_exporter().submit(_export, results, path, more)
+
+    def _export_done(self, exporting: Future) -> None:
+        if exporting is not self._exporting:
+            return  # another window's export: every view hears the one exporter
+        self._exporting = None
+        note, tooltip, error = exporting.result()
+        self.export_note.setText(note)
+        self.export_note.setToolTip(tooltip)
+        if error is not None:
+            self.banner.show_message(error.message, error.hint)
+        self.export_finished.emit(error is None)
 
     # ----- requests and the worker's answers -------------------------------------------------------------
 
@@ -337,6 +345,21 @@ class ClassifyView(QWidget):
                 seconds=self._seconds,
             )
         )
+
+
+def results_exporter() -> BackgroundCalls:
+    return background_calls("export-results")
+
+
+def _export(results: list[ImageResult], path: str, more: str) -> tuple[str, str, UserFacingError | None]:
+    """On the export thread: the note to show beside Export, its tooltip, and the error, if any."""
+    try:
+        saved = export_results(results, path)
+    except UserFacingError as exc:
+        return "", "", exc
+    except OSError as exc:  # e.g. a file standing where the folder should be: fails before the atomic write
+        return "", "", UserFacingError(f"Could not save {path}: {exc.strerror or exc}.", "Choose another folder.")
+    return f"Saved {len(results)} results{more} to {saved.name}", str(saved), None
 
 
 def _button(text: str, tooltip: str, slot) -> QPushButton:

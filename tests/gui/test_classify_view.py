@@ -249,7 +249,9 @@ def test_export_writes_csv_and_json_matching_the_table(view, qtbot, photo_files,
 
     # A name typed without a suffix gets the one of the format picked in the dialog.
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog((str(tmp_path / "results"), "JSON (*.json)")))
-    view.export_results()
+    with qtbot.waitSignal(view.export_finished) as saved:
+        view.export_results()  # written on the export thread, so a huge table never freezes the window
+    assert saved.args == [True]
     default, filters = offered[-1]
     assert Path(default).name.startswith("classifications-") and default.endswith(".csv")
     assert "*.csv" in filters and "*.json" in filters
@@ -260,7 +262,8 @@ def test_export_writes_csv_and_json_matching_the_table(view, qtbot, photo_files,
     } == table
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog((str(tmp_path / "results.csv"), "")))
-    view.export_results()
+    with qtbot.waitSignal(view.export_finished):
+        view.export_results()
     with open(tmp_path / "results.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert {Path(r["path"]).name: (r["top1_label"] or r["error"], percent(r["top1_prob"])) for r in rows} == table
@@ -273,7 +276,9 @@ def test_an_export_that_cannot_be_written_says_so_inline(view, qtbot, photo_file
     blocker = tmp_path / "a file, not a folder"
     blocker.write_text("")
 
-    assert view.save_results(str(blocker / "results.csv")) is False
+    with qtbot.waitSignal(view.export_finished) as saved:
+        view.save_results(str(blocker / "results.csv"))
+    assert saved.args == [False]
 
     assert view.banner.isVisible()
     assert "Could not save" in view.banner.message_label.text()
