@@ -13,6 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 import gui.results_table
+from engine.results import ImageResult, TopClass
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge
 from gui.result_widgets import ERROR_COLOR
@@ -163,6 +164,33 @@ def test_selecting_a_row_shows_its_card_and_sorting_keeps_arriving_rows_in_order
     ]
     assert model.result_at(batch.table.currentIndex().row()) is selected  # the selection follows its row
     assert batch.card.result is selected
+
+
+def test_a_sorted_table_keeps_its_order_as_rows_arrive_and_ties_stay_in_arrival_order(qtbot):
+    model = ResultsTableModel()
+
+    def result(name: str, label: str, prob: float) -> ImageResult:
+        return ImageResult(f"/photos/{name}", (TopClass(label, 0, prob),), 10.0)
+
+    def column(column_index: int) -> list[str]:
+        return [cell(model, row, column_index) for row in range(model.rowCount())]
+
+    model.append([result("b.jpg", "cat", 0.9), result("a.jpg", "dog", 0.5), result("d.jpg", "cat", 0.7)])
+    model.sort(ResultsTableModel.FILE)
+    model.append([result("c.jpg", "dog", 0.6)])
+    assert column(ResultsTableModel.FILE) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    model.sort(ResultsTableModel.FILE, Qt.SortOrder.DescendingOrder)
+    model.append([result("e.jpg", "cat", 0.8)])
+    assert column(ResultsTableModel.FILE) == ["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"]
+
+    # Equal labels keep the order the files arrived in (the # column), whichever way the column sorts.
+    model.sort(ResultsTableModel.TOP1)
+    model.append([result("f.jpg", "cat", 0.1)])
+    assert column(ResultsTableModel.NUMBER) == ["1", "3", "5", "6", "2", "4"]
+    model.sort(ResultsTableModel.TOP1, Qt.SortOrder.DescendingOrder)
+    assert column(ResultsTableModel.NUMBER) == ["2", "4", "1", "3", "5", "6"]
+    model.sort(ResultsTableModel.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    assert column(ResultsTableModel.CONFIDENCE) == ["90.0%", "80.0%", "70.0%", "60.0%", "50.0%", "10.0%"]
 
 
 def test_a_narrow_window_keeps_file_names_and_labels_readable(view, qtbot, photo_files):
