@@ -125,16 +125,12 @@ class LivePipeline:
         if settings.smoothing <= 0:
             self._smoothed = None
             return classifier.predict_batch(batch, settings.topk)[0]
-        labels = classifier.loaded.labels
-        probs = np.zeros(len(labels), dtype=np.float64)
-        for entry in classifier.predict_batch(batch, len(labels))[0]:
-            probs[entry.index] = entry.prob
+        probs = classifier.probabilities(batch)[0].astype(np.float64)
         previous = self._smoothed
         if previous is not None and previous.shape == probs.shape and self._smoothed_for is classifier:
             probs = settings.smoothing * previous + (1.0 - settings.smoothing) * probs
         self._smoothed, self._smoothed_for = probs, classifier
-        order = np.argsort(-probs, kind="stable")[: settings.topk]
-        return tuple(TopClass(labels[i], int(i), float(probs[i])) for i in order)
+        return classifier.top_classes(probs, settings.topk)
 
 
 def prepare_frame(bgr: np.ndarray, settings: LiveSettings) -> np.ndarray:

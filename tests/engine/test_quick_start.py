@@ -35,8 +35,7 @@ def full_load(spec: ModelSpec, choice: InferenceChoice = CPU) -> Classifier:
 
 def probabilities(classifier: Classifier, photo_files: list[Path]) -> np.ndarray:
     images = [decode_image(path) for path in photo_files]
-    tops = classifier.predict_images(images, topk=classifier.loaded.num_classes)
-    return np.array([[top.prob for top in sorted(row, key=lambda t: t.index)] for row in tops])
+    return classifier.probabilities(classifier.preprocessor.batch_array(images))
 
 
 def test_the_second_load_comes_from_the_checked_onnx_file_and_predicts_the_same(tiny_bundle, photo_files):
