@@ -4,21 +4,16 @@ which files are unusable and why, and a seeded stratified train/validation split
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import random
 import re
-from collections import deque
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image
-
-from engine.decode import IMAGE_EXTENSIONS
 from engine.errors import UserFacingError
-from engine.events import CancelToken, EventSink, Log, Progress, ignore_events
-from engine.training.image_check import displayed_size
+from engine.events import CancelToken, EventSink, Log, ignore_events
+from engine.training.image_check import check_files, relative_name
 from engine.training.plan import MIN_IMAGES_PER_CLASS
 
 RECOMMENDED_IMAGES_PER_CLASS = 20
@@ -27,6 +22,8 @@ SAMPLES_PER_CLASS = 8
 _LITTER = frozenset({"thumbs.db", ".ds_store", "desktop.ini"})  # compared case-folded
 _VAL_NAMES = ("val", "valid", "validation")
 _SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+_LEFT_OUT_AS = {"duplicate": "copies of images in other folders", "corrupt": "damaged or unreadable",
+                "not_image": "not images"}
 
 
 @dataclass(frozen=True)
@@ -107,13 +104,6 @@ class _Candidate:
     name: str  # class folder name
 
 
-@dataclass(frozen=True)
-class _Checked:
-    digest: bytes = b""
-    size: tuple[int, int] = (0, 0)
-    problem: DatasetProblem | None = None
-
-
 def scan_class_folders(
     root: str | os.PathLike, on_event: EventSink = ignore_events, cancel: CancelToken | None = None
 ) -> DatasetScan:
@@ -131,17 +121,20 @@ def scan_class_folders(
         raise UserFacingError(f'"{folders["train"]}" holds no class folders.',
                               f"Put each class's images in its own subfolder, e.g. {example}/cats, {example}/dogs.")
     candidates, folder_problems, skipped = _collect(folders, names, root_path, cancel)
-    checked = _check_all(candidates, root_path, on_event, cancel)
+    checked = check_files([candidate.path for candidate in candidates], root_path, on_event, cancel)
 
     # Keep the first copy of identical bytes (by path); later copies would leak between splits or classes.
     kept: dict[bytes, _Candidate] = {}
     per_class: dict[str, list[tuple[_Candidate, tuple[int, int]]]] = {name: [] for name in names}
     file_problems: list[DatasetProblem] = []
+    left_out: dict[str, Counter[str]] = {name: Counter() for name in names}  # class -> problem kind -> files
     for candidate, result in zip(candidates, checked):
-        if result.problem is not None:
-            file_problems.append(result.problem)
+        if result.problem:
+            file_problems.append(DatasetProblem(result.problem, result.message, candidate.path))
+            left_out[candidate.name][result.problem] += 1
         elif result.digest in kept:
             file_problems.append(_duplicate(candidate, kept[result.digest], root_path))
+            left_out[candidate.name]["duplicate"] += 1
         else:
             kept[result.digest] = candidate
             per_class[candidate.name].append((candidate, result.size))
@@ -155,7 +148,8 @@ def scan_class_folders(
     classes, class_problems, dropped = _judge_classes(per_class, is_split, folders["train"], root_path)
     if len(classes) < 2:
         only = f'only one with usable images ("{classes[0]}")' if classes else "none with usable images"
-        raise UserFacingError(f'Training needs at least two classes; "{root_path}" has {only}.',
+        raise UserFacingError(f'Training needs at least two classes; "{root_path}" has {only}.'
+                              + _why_left_out(classes, left_out),
                               "Add a folder of images for each further class next to it, e.g. cats and dogs.")
 
     splits: dict[str, list[LabeledImage]] = {"train": [], "val": [], "test": []}
@@ -222,7 +216,7 @@ def _collect(
             skipped += len(files)
             problems.append(DatasetProblem(
                 "unknown_class",
-                f'"{_rel(class_folder, root)}" has no matching class folder in "{_rel(folders["train"], root)}", so '
+                f'"{relative_name(class_folder, root)}" has no matching class folder in "{relative_name(folders["train"], root)}", so '
                 f'its {len(files)} {"file is" if len(files) == 1 else "files are"} left out; add a "{name}" folder of training images or rename it to an '
                 "existing class.", class_folder))
     return sorted(candidates, key=lambda candidate: candidate.path), problems, skipped
@@ -241,7 +235,7 @@ def _judge_classes(
         if not any(candidate.split == "train" for candidate, _ in images):
             elsewhere = f" (its {len(images)} images in other splits are left out too)" if images else ""
             problems.append(DatasetProblem(
-                "empty_folder", f'Class folder "{_rel(folder, root)}" holds no usable images, so "{name}" is left out '
+                "empty_folder", f'Class folder "{relative_name(folder, root)}" holds no usable images, so "{name}" is left out '
                 f"of training{elsewhere}; add images to it or delete the folder.", folder))
             dropped += len(images)
         elif not is_split and len(images) < 2:
@@ -330,64 +324,22 @@ def _list_files(folder: str, cancel: CancelToken) -> list[str]:
     return sorted(found)
 
 
-def _check_all(
-    candidates: list[_Candidate], root: str, on_event: EventSink, cancel: CancelToken
-) -> list[_Checked]:
-    """Check files on a few threads (Pillow and file reads release the GIL), results in the candidates' order."""
-    total = len(candidates)
-    every = max(1, -(-total // 100))  # at most 100 progress events, however many files
-    results: list[_Checked] = []
-    workers = min(4, max(2, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-scan") as pool:
-        # A bounded window of work in flight: cancelling waits for at most a few files, not the whole folder.
-        in_flight: deque[Future[_Checked]] = deque()
-        for index in range(total + 1):
-            if index < total:
-                in_flight.append(pool.submit(_check_file, candidates[index].path, root))
-            while in_flight and (len(in_flight) > workers * 4 or index == total):
-                cancel.check()
-                results.append(in_flight.popleft().result())
-                if len(results) % every == 0 and len(results) < total:
-                    on_event(Progress("Scanning images", len(results), total))
-    on_event(Progress("Scanning images", total, total))
-    return results
-
-
-def _check_file(path: str, root: str) -> _Checked:
-    rel = _rel(path, root)
-    if os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
-        return _Checked(problem=DatasetProblem(
-            "not_image", f'"{rel}" is not an image file Classifier Studio can read, so it is left out; move it out '
-            "of the class folder, or convert it to JPEG or PNG if it is a picture.", path))
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        return _corrupt(path, f'"{rel}" cannot be read ({exc.strerror or exc}), so it is left out; check that your '
-                              "user may read it.")
-    if not data:
-        return _corrupt(path, f'"{rel}" is empty (0 bytes), so it is left out; copy it again from the original.')
-    try:
-        size = displayed_size(data)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return _corrupt(path, f'"{rel}" is too large to decode safely (a decompression-bomb guard), so it is left out; '
-                              "downscale it in an image editor.")
-    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, ... for damaged files
-        detail = str(exc) or type(exc).__name__
-        if "truncated" in detail or "ends early" in detail:
-            return _corrupt(path, f'"{rel}" is cut off (its image data ends early), so it is left out; copy or '
-                                  "download it again from the original.")
-        return _corrupt(path, f'"{rel}" is damaged and cannot be read ({detail}), so it is left out; re-export or '
-                              "download it again.")
-    return _Checked(digest=hashlib.blake2b(data, digest_size=20).digest(), size=size)
-
-
-def _corrupt(path: str, message: str) -> _Checked:
-    return _Checked(problem=DatasetProblem("corrupt", message, path))
+def _why_left_out(classes: list[str], left_out: dict[str, Counter[str]]) -> str:
+    """Why the other class folders count for nothing, e.g. every image in them is a copy of one in another class
+    (without it, "only one class" puzzles someone looking at a folder of 250 photos)."""
+    reasons = [
+        f'"{name}" (' + ", ".join(f"{count} {_LEFT_OUT_AS[kind]}" for kind, count in kinds.most_common()) + ")"
+        for name, kinds in sorted(left_out.items(), key=lambda item: _natural_key(item[0]))
+        if name not in classes and kinds
+    ]
+    if not reasons:
+        return ""
+    more = f" and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+    return f" The files in the other class folders were left out: {', '.join(reasons[:3])}{more}."
 
 
 def _duplicate(copy: _Candidate, original: _Candidate, root: str) -> DatasetProblem:
-    copy_rel, original_rel = _rel(copy.path, root), _rel(original.path, root)
+    copy_rel, original_rel = relative_name(copy.path, root), relative_name(original.path, root)
     if copy.name != original.name:
         message = (f'"{copy_rel}" in class "{copy.name}" is an exact copy of "{original_rel}" in class '
                    f'"{original.name}": the same image is labeled as two classes, so the copy is left out; delete it '
@@ -404,7 +356,3 @@ def _summary(name: str, paths: list[str]) -> ClassSummary:
     paths = sorted(paths)
     shown = min(SAMPLES_PER_CLASS, len(paths))
     return ClassSummary(name, len(paths), tuple(paths[index * len(paths) // shown] for index in range(shown)))
-
-
-def _rel(path: str, root: str) -> str:
-    return os.path.relpath(path, root).replace(os.sep, "/")

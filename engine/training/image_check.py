@@ -1,11 +1,89 @@
-"""Checks that an image file's bytes decode completely, cheaply: what the dataset scan runs on every file."""
+"""Checks every file of a dataset scan: that its bytes decode completely (cheaply), its digest for finding copies,
+and what to tell the user when it cannot be used."""
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from PIL import Image
 
+from engine.decode import IMAGE_EXTENSIONS
+from engine.events import CancelToken, EventSink, Progress
+
 _DRAFT_SIZE = (160, 160)  # JPEGs decode at 1/2..1/8 scale: every byte is still read, at a fraction of the cost
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file's verdict: its content digest and displayed size, or the kind of problem and what to tell the user."""
+
+    digest: bytes = b""
+    size: tuple[int, int] = (0, 0)
+    problem: str = ""  # "" (usable), "corrupt" or "not_image"
+    message: str = ""
+
+
+def check_files(paths: list[str], root: str, on_event: EventSink, cancel: CancelToken) -> list[FileCheck]:
+    """Check files on a few threads (Pillow and file reads release the GIL), results in the paths' order."""
+    total = len(paths)
+    every = max(1, -(-total // 100))  # at most 100 progress events, however many files
+    results: list[FileCheck] = []
+    workers = min(4, max(2, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-scan") as pool:
+        # A bounded window of work in flight: cancelling waits for at most a few files, not the whole folder.
+        in_flight: deque[Future[FileCheck]] = deque()
+        for index in range(total + 1):
+            if index < total:
+                in_flight.append(pool.submit(check_file, paths[index], root))
+            while in_flight and (len(in_flight) > workers * 4 or index == total):
+                cancel.check()
+                results.append(in_flight.popleft().result())
+                if len(results) % every == 0 and len(results) < total:
+                    on_event(Progress("Scanning images", len(results), total))
+    on_event(Progress("Scanning images", total, total))
+    return results
+
+
+def check_file(path: str, root: str) -> FileCheck:
+    rel = relative_name(path, root)
+    if os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
+        return FileCheck(problem="not_image", message=(
+            f'"{rel}" is not an image file Classifier Studio can read, so it is left out; move it out of the class '
+            "folder, or convert it to JPEG or PNG if it is a picture."))
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        return _corrupt(f'"{rel}" cannot be read ({exc.strerror or exc}), so it is left out; check that your user '
+                        "may read it.")
+    if not data:
+        return _corrupt(f'"{rel}" is empty (0 bytes), so it is left out; copy it again from the original.')
+    try:
+        size = displayed_size(data)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return _corrupt(f'"{rel}" is too large to decode safely (a decompression-bomb guard), so it is left out; '
+                        "downscale it in an image editor.")
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, ... for damaged files
+        detail = str(exc) or type(exc).__name__
+        if "truncated" in detail or "ends early" in detail:
+            return _corrupt(f'"{rel}" is cut off (its image data ends early), so it is left out; copy or download it '
+                            "again from the original.")
+        return _corrupt(f'"{rel}" is damaged and cannot be read ({detail}), so it is left out; re-export or download '
+                        "it again.")
+    return FileCheck(digest=hashlib.blake2b(data, digest_size=20).digest(), size=size)
+
+
+def relative_name(path: str, root: str) -> str:
+    """`path` as the user knows it inside their dataset folder, with forward slashes."""
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _corrupt(message: str) -> FileCheck:
+    return FileCheck(problem="corrupt", message=message)
 
 
 def displayed_size(data: bytes) -> tuple[int, int]:

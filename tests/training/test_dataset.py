@@ -203,6 +203,18 @@ def test_refuses_folders_it_cannot_train_on(tmp_path):
         scan_class_folders(tmp_path / "missing")
 
 
+def test_a_class_left_with_no_usable_images_says_why(tmp_path):
+    """The same photos copied into every class folder: a user sees 250 photos in "dogs" and must be told why
+    "dogs" counts for nothing."""
+    for index in range(5):
+        write_image(tmp_path / "data" / "cats" / f"{index}.png", size=(16 + index, 12))
+    shutil.copytree(tmp_path / "data" / "cats", tmp_path / "data" / "dogs")
+    (tmp_path / "data" / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8 not a whole jpeg")
+    with pytest.raises(UserFacingError, match="at least two classes") as refused:
+        scan_class_folders(tmp_path / "data")
+    assert 'left out: "dogs" (5 copies of images in other folders, 1 damaged or unreadable).' in refused.value.message
+
+
 def test_scan_survives_a_json_round_trip(photos):
     scan = scan_class_folders(photos)
     assert DatasetScan.from_dict(json.loads(json.dumps(scan.to_dict()))) == scan
