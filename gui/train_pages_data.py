@@ -261,7 +261,10 @@ class DataPage(WizardPage):
             return
         for thumbnail in decoded.thumbnails:
             self._tiles[thumbnail.path] = square_pixmap(thumbnail.pixels, THUMB)
+        arrived = {thumbnail.path for thumbnail in decoded.thumbnails}
         for row, summary in enumerate(self.state.scan.summaries):
+            if arrived.isdisjoint(summary.samples):
+                continue  # only the strips this chunk adds to are drawn again: classes × chunks would add up
             tiles = [self._tiles[path] for path in summary.samples if path in self._tiles]
             label = self.class_table.cellWidget(row, 2)
             if tiles and isinstance(label, QLabel):

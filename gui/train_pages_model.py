@@ -203,6 +203,9 @@ class ModelPage(WizardPage):
         )
         bold = QFont(self.table.font())
         bold.setBold(True)
+        header = self.table.horizontalHeader()
+        # Sized to contents, the columns are measured again after every cell's change: 320 ms for the table.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         for row, entry in enumerate(self.entries):
             fits = size_tag in entry.tags or entry.arch == pick.arch
             for column in range(len(COLUMNS)):
@@ -210,6 +213,7 @@ class ModelPage(WizardPage):
             name = self.table.item(row, 0)
             name.setText(f"★ {_row_name(entry)}" if entry.arch == pick.arch else _row_name(entry))
             name.setToolTip("Recommended for your images" if entry.arch == pick.arch else entry.arch)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # once, for all the changes
 
     # Choosing
 
