@@ -342,7 +342,7 @@ class ClassifyView(QWidget):
                 failed=self.model.error_count(),
                 cancelling=self._cancelling,
                 cancelled=self._cancelled,
-                seconds=self._seconds,
+                seconds=time.monotonic() - self._started_at if running else self._seconds,
             )
         )
 

@@ -29,9 +29,19 @@ if TYPE_CHECKING:
 MAX_BARS = 5
 ERROR_COLOR = QColor("#c62828")
 
+PACE_AFTER_S = 2.0  # a batch's speed and time left show after this long: sooner they would jump about
+
 
 def format_ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def format_duration(seconds: float) -> str:
+    """A clock-style duration: "0:42", "12:05", "1:02:09"."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def format_percent(prob: float) -> str:
@@ -177,7 +187,7 @@ class SetProgress:
     failed: int = 0
     cancelling: bool = False
     cancelled: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # since the set started while it runs; what it took once done
 
 
 class SetProgressBar(QWidget):
@@ -202,19 +212,29 @@ class SetProgressBar(QWidget):
         else:
             self.bar.setRange(0, max(state.total, 1))
             self.bar.setValue(min(state.received, state.total))
-            self.bar.setFormat(f"{state.received} / {state.total}")
+            self.bar.setFormat(f"{state.received:,} / {state.total:,}")
         self.cancel_button.setVisible(state.running)
         self.cancel_button.setEnabled(state.running and not state.cancelling)
         if state.cancelling:
             text = "Cancelling…"
         elif state.running:
-            text = "Finding images…" if state.total == 0 else "Classifying…"
+            text = "Finding images…" if state.total == 0 else "Classifying…" + _pace(state, with_time_left=True)
             if state.waiting:
                 text += f" · {state.waiting} more drop{'s' if state.waiting > 1 else ''} waiting"
         elif state.cancelled:
-            text = f"Cancelled · {state.received} of {state.total} classified"
+            text = f"Cancelled · {state.received:,} of {state.total:,} classified"
         else:
-            text = f"Done in {format_ms(state.seconds * 1000)}"
+            took = format_ms(state.seconds * 1000) if state.seconds < 60 else format_duration(state.seconds)
+            text = f"Done in {took}" + _pace(state, with_time_left=False)
         if state.failed:
-            text += f" · {state.failed} could not be read"
+            text += f" · {state.failed:,} could not be read"
         self.summary.setText(text)
+
+
+def _pace(state: SetProgress, with_time_left: bool) -> str:
+    """" · About 3:20 left · 52 images/s", once a set has run long enough for its pace to mean something."""
+    if state.seconds < PACE_AFTER_S or state.received < 2:
+        return ""
+    rate = state.received / state.seconds
+    left = f" · About {format_duration((state.total - state.received) / rate)} left" if with_time_left else ""
+    return f"{left} · {rate:.0f} images/s" if rate >= 10 else f"{left} · {rate:.1f} images/s"

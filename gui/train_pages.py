@@ -94,13 +94,6 @@ def show_error(label: QLabel, message: str, hint: str = "") -> None:
     label.setVisible(bool(message))
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
 def square_pixmap(pixels: np.ndarray | None, size: int) -> QPixmap:
     """A thumbnail centred in a size × size tile (blank grey when the file could not be read)."""
     tile = QPixmap(size, size)

@@ -17,8 +17,9 @@ from engine.events import Log, Progress
 from engine.training.dataset import DatasetScan
 from engine.training.plan import EpochMetrics, StepMetrics, TrainPlan
 from engine.training.trainer import TrainResult
+from gui.result_widgets import format_duration
 from gui.status import ElidedLabel, MessageBanner
-from gui.train_pages import WizardPage, WizardState, bold_label, format_duration, note_label
+from gui.train_pages import WizardPage, WizardState, bold_label, note_label
 from gui.train_worker import TrainingEvent, TrainingFinished, TrainingStarted, TrainingStopped
 from gui.training_charts import TRAIN_COLOUR, VAL_COLOUR, CurveChart
 

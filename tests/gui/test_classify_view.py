@@ -16,7 +16,7 @@ import gui.results_table
 from engine.results import ImageResult, TopClass
 from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge
-from gui.result_widgets import ERROR_COLOR
+from gui.result_widgets import ERROR_COLOR, SetProgress, SetProgressBar
 from gui.results_table import ResultsTableModel
 from tests.gui.conftest import WAIT_MS, load_and_wait
 
@@ -132,7 +132,8 @@ def test_dropping_photos_and_a_corrupt_file_fills_the_table(view, qtbot, photo_f
     bar = view.progress.bar
     assert bar.value() == bar.maximum() == len(files)
     assert bar.text() == f"{len(files)} / {len(files)}"
-    assert re.match(r"Done in (\d+ ms|\d+\.\d s) · 1 could not be read$", view.progress.summary.text())
+    assert re.match(r"Done in (\d+ ms|\d+\.\d s)( · [\d.]+ images/s)? · 1 could not be read$",
+                    view.progress.summary.text())
     assert not view.progress.cancel_button.isVisible()
 
 
@@ -191,6 +192,18 @@ def test_a_sorted_table_keeps_its_order_as_rows_arrive_and_ties_stay_in_arrival_
     assert column(ResultsTableModel.NUMBER) == ["2", "4", "1", "3", "5", "6"]
     model.sort(ResultsTableModel.CONFIDENCE, Qt.SortOrder.DescendingOrder)
     assert column(ResultsTableModel.CONFIDENCE) == ["90.0%", "80.0%", "70.0%", "60.0%", "50.0%", "10.0%"]
+
+
+def test_a_long_batch_shows_its_pace_and_the_time_left(qtbot):
+    bar = SetProgressBar()
+    qtbot.addWidget(bar)
+    bar.show_progress(SetProgress(received=3, total=15000, running=True, seconds=0.5))
+    assert bar.summary.text() == "Classifying…"  # too early to tell a pace
+    bar.show_progress(SetProgress(received=500, total=15000, running=True, seconds=10.0))
+    assert bar.bar.text() == "500 / 15,000"
+    assert bar.summary.text() == "Classifying… · About 4:50 left · 50 images/s"
+    bar.show_progress(SetProgress(received=15000, total=15000, failed=2, seconds=300.0))
+    assert bar.summary.text() == "Done in 5:00 · 50 images/s · 2 could not be read"
 
 
 def test_a_narrow_window_keeps_file_names_and_labels_readable(view, qtbot, photo_files):
