@@ -159,7 +159,8 @@ class EngineWorker(QObject):
 
             def on_event(event: Event) -> None:
                 if isinstance(event, Progress):
-                    self.batch_progressed.emit(BatchProgress(request.request_id, len(request.pasted) + event.done, total))
+                    done_now = len(request.pasted) + event.done
+                    self.batch_progressed.emit(BatchProgress(request.request_id, done_now, total))
 
             results = self._classifier.classify_stream(
                 paths, request.topk, on_event=on_event, cancel=request.cancel, thumbnail_size=request.thumbnail_size

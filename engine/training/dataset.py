@@ -140,7 +140,8 @@ def scan_class_folders(
             per_class[candidate.name].append((candidate, result.size))
     skipped += len(file_problems)
     if not kept:
-        found = f"none of the {len(candidates)} files in its class folders is" if candidates else "its class folders hold"
+        found = (f"none of the {len(candidates)} files in its class folders is" if candidates
+                 else "its class folders hold")
         raise UserFacingError(f'"{root_path}" holds no usable images: {found} a readable image.',
                               "Put JPEG or PNG images in each class folder.")
 
@@ -214,11 +215,12 @@ def _collect(
                 candidates.extend(_Candidate(path, split, name) for path in files)
                 continue
             skipped += len(files)
+            files_are = "file is" if len(files) == 1 else "files are"
             problems.append(DatasetProblem(
                 "unknown_class",
-                f'"{relative_name(class_folder, root)}" has no matching class folder in "{relative_name(folders["train"], root)}", so '
-                f'its {len(files)} {"file is" if len(files) == 1 else "files are"} left out; add a "{name}" folder of training images or rename it to an '
-                "existing class.", class_folder))
+                f'"{relative_name(class_folder, root)}" has no matching class folder in '
+                f'"{relative_name(folders["train"], root)}", so its {len(files)} {files_are} left out; add a "{name}" '
+                "folder of training images or rename it to an existing class.", class_folder))
     return sorted(candidates, key=lambda candidate: candidate.path), problems, skipped
 
 
@@ -235,8 +237,8 @@ def _judge_classes(
         if not any(candidate.split == "train" for candidate, _ in images):
             elsewhere = f" (its {len(images)} images in other splits are left out too)" if images else ""
             problems.append(DatasetProblem(
-                "empty_folder", f'Class folder "{relative_name(folder, root)}" holds no usable images, so "{name}" is left out '
-                f"of training{elsewhere}; add images to it or delete the folder.", folder))
+                "empty_folder", f'Class folder "{relative_name(folder, root)}" holds no usable images, so "{name}" is '
+                f"left out of training{elsewhere}; add images to it or delete the folder.", folder))
             dropped += len(images)
         elif not is_split and len(images) < 2:
             problems.append(DatasetProblem(
