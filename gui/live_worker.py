@@ -231,7 +231,7 @@ class LiveWorker(QObject):
             return
         state = RecordingState(self._recording_session, str(recording.path), recording.rows, False)
         try:
-            recording.close()  # the log appears at its path now, whole
+            recording.close()
         except Exception as exc:  # noqa: BLE001
             self.recording_failed.emit(failure_from(self._recording_session, exc))
             return

@@ -1,10 +1,10 @@
 """Keeping what the live view saw: snapshots (PNG plus a JSON of the predictions) and a CSV log of predictions.
 
-Both are written atomically: a snapshot appears whole, and a log appears at its path when it is closed.
+A snapshot is written atomically: it appears whole. A log grows at its path, row by row, each flushed as it comes:
+a recording cut short by a crash or a power cut keeps every row logged before it.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.errors import UserFacingError
-from engine.files import atomic_path, write_atomically, write_text_atomically
+from engine.files import write_atomically, write_text_atomically
 from engine.live.sources import Frame, opencv
 from engine.live.types import LivePrediction
 
@@ -51,18 +51,16 @@ def save_snapshot(folder: str | os.PathLike, frame: Frame, prediction: LivePredi
 class PredictionLog:
     """A CSV of predictions, one row each: timestamp (ISO), frame_index, latency_ms, top1_label, top1_prob, …
 
-    Rows go to a temporary file beside `path` (flushed as they come), renamed onto `path` by close().
+    Rows are written to `path` itself and flushed one by one (the save dialog has asked before replacing a file).
     """
 
     def __init__(self, path: str | os.PathLike, topk: int) -> None:
         self.path = Path(path)
         self.topk = topk
-        self._exit = contextlib.ExitStack()
-        tmp = self._exit.enter_context(atomic_path(self.path))
         try:
-            self._file = self._exit.enter_context(tmp.open("w", encoding="utf-8", newline=""))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8", newline="")
         except OSError as exc:
-            self._exit.close()
             raise UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.",
                                   "Choose another folder.") from exc
         self._writer = csv.writer(self._file)
@@ -87,8 +85,12 @@ class PredictionLog:
         self.rows += 1
 
     def close(self) -> None:
-        """Puts the log at its path; idempotent."""
-        self._exit.close()
+        """Ends the log; idempotent. A full disk shows here at the latest, as a UserFacingError."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.",
+                                  "Free some disk space or choose another folder.") from exc
 
     def __enter__(self) -> PredictionLog:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self

@@ -161,6 +161,8 @@ def test_pause_freezes_the_picture_snapshot_and_recording_save_what_was_seen(vie
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_args: (str(log_path.with_suffix("")), ""))
     qtbot.mouseClick(view.record_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.note.text().startswith("Recording predictions to"), timeout=WAIT_MS)
+    # The log grows on disk while recording (header, then rows), so a crash mid-recording keeps what was logged.
+    qtbot.waitUntil(lambda: len(log_path.read_text(encoding="utf-8").splitlines()) > 2, timeout=WAIT_MS)
 
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
     assert view.paused and view.pause_button.text() == "▶ Resume"
