@@ -195,6 +195,11 @@ class ClassifyView(QWidget):
             self.folder_used.emit(folder)
         self._request(inputs=tuple(paths))
 
+    @property
+    def running(self) -> bool:
+        """Whether a set is being classified (or waits in the engine's queue)."""
+        return bool(self._pending)
+
     def cancel(self) -> None:
         if self._pending:
             self._cancelling = True

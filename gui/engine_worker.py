@@ -89,6 +89,8 @@ class EngineWorker(QObject):
             from engine.quick_start import quick_classifier, remember  # torch-free
 
             request.cancel.check()  # superseded while it waited in the queue
+            # The window may have said the load waits for a batch: it is under way now.
+            self.model_load_progressed.emit(LoadProgress(request.request_id, "Loading", 0, 0, "steps"))
             choice, on_event = request.choice, self._load_events(request)
             quick = quick_classifier(request.spec, choice, on_event, calibration_folders=request.calibration_folders)
             self._list_devices_once(in_background=quick is not None)  # even for a superseded load: the picker waits

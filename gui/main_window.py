@@ -280,7 +280,8 @@ class MainWindow(QMainWindow):
         self._loading = (spec, choice)
         # int8 calibrates on a few images from the folders the user classified lately.
         request_id = self.bridge.request_load(spec, choice, tuple(self.settings.recent_folders))
-        self.model_status.show_loading(spec_name(spec), device_text(choice, self._devices))
+        after_batch = self.classify_view.running  # the engine thread takes requests in order
+        self.model_status.show_loading(spec_name(spec), device_text(choice, self._devices), after_batch)
         return request_id
 
     def _choice_changed(self, choice: InferenceChoice) -> None:

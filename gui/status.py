@@ -70,11 +70,16 @@ class ModelStatus(QWidget):
         self._set_device("")
         self._set_state("no model loaded", "")
 
-    def show_loading(self, name: str, device: str) -> None:
+    def show_loading(self, name: str, device: str, after_batch: bool = False) -> None:
+        """`after_batch`: the engine finishes classifying the batch that is running first (with the model before)."""
         self.model_label.setText(name)
         self.model_label.setToolTip("")
         self._set_device(device)
-        self._set_state("loading…", "")
+        if after_batch:
+            self._set_state("loads when the batch is done (Esc cancels the batch)",
+                            "The batch that is running goes on with the model it started with")
+        else:
+            self._set_state("loading…", "")
 
     def show_device(self, device: str) -> None:
         """The device of the model loading, once the engine says what it is (e.g. what "auto" is)."""

@@ -236,6 +236,27 @@ def test_escape_cancels_the_running_batch(open_window, qtbot, tiny_bundle, photo
     assert finished.args[0].cancelled
 
 
+def test_a_model_chosen_during_a_batch_waits_for_it_and_says_so(open_window, qtbot, tiny_bundle, photo_files,
+                                                                 tmp_path):
+    many = tmp_path / "many photos"
+    many.mkdir()
+    for number in range(400):
+        photo = photo_files[number % len(photo_files)]
+        os.link(photo, many / f"{number}{photo.suffix}")
+    window = open_window()
+    load_and_wait(qtbot, window, ModelSpec(source=Bundle(str(tiny_bundle))))
+    with qtbot.waitSignal(window.bridge.worker.batch_started, timeout=WAIT_MS):
+        window.classify_view.add_paths([str(many)])
+    window.load_model(ModelSpec("mobilenetv3_small_100", RandomInit()), InferenceChoice("cpu", "fp32", "pytorch"))
+    assert window.model_status.model_label.text() == "mobilenetv3_small_100"
+    assert window.model_status.state_label.text() == "loads when the batch is done (Esc cancels the batch)"
+
+    qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
+    # The whole batch ran with the model it started with: the bundle's classes, not ImageNet's.
+    results = window.classify_view.model.results
+    assert len(results) == 400 and {result.top[0].label for result in results} <= {"cat", "dog", "bird"}
+
+
 def test_switching_model_mid_load_supersedes_the_first(open_window, qtbot, tiny_bundle):
     window = open_window()
     loaded, failed = [], []
