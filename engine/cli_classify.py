@@ -64,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
             show(result)
             failed += result.error is not None
         cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
-    summary = f"{len(paths) - failed} of {len(paths)} images classified in {time.perf_counter() - started:.1f} s"
+    seconds = time.perf_counter() - started
+    summary = f"{len(paths) - failed:,} of {len(paths):,} images classified in {seconds:.1f} s"
+    if seconds >= 2:  # sooner, a pace says little
+        summary += f" ({len(paths) / seconds:.0f} images/s)"
     reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
