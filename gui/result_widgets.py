@@ -3,6 +3,7 @@
 The batch table is in gui.results_table."""
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.events import CancelToken
 from engine.results import ImageResult
+from gui.background import BackgroundCalls, background_calls
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,10 +144,14 @@ class ResultCard(QFrame):
         for widget in (self.thumbnail, self.title, self.bars, self.error, self.timing):
             layout.addWidget(widget)
         self.result: ImageResult | None = None
+        self._preview: Future | None = None  # a dropped thumbnail being decoded again for this card
+        self._preview_wanted = CancelToken()
+        preview_decoder().done.connect(self._preview_decoded, Qt.ConnectionType.QueuedConnection)
         self.clear()
 
     def clear(self) -> None:
         self.result = None
+        self._forget_preview()
         self.thumbnail.clear()
         self.title.clear()
         self.title.setToolTip("")
@@ -158,22 +165,65 @@ class ResultCard(QFrame):
         metrics = self.title.fontMetrics()
         self.title.setText(metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, self.THUMBNAIL_BOX + 120))
         self.title.setToolTip(result.path)
+        self._forget_preview()
         if result.thumbnail is not None:
-            pixmap = thumbnail_pixmap(result.thumbnail)
-            box = QSize(self.THUMBNAIL_BOX, self.THUMBNAIL_BOX)
-            if pixmap.width() > box.width() or pixmap.height() > box.height():
-                pixmap = pixmap.scaled(
-                    box, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-                )
-            self.thumbnail.setPixmap(pixmap)
-        else:
+            self._show_thumbnail(result.thumbnail)
+        elif result.error:
             self.thumbnail.clear()
-            self.thumbnail.setText("No preview" if result.error else "Preview not kept for very large batches")
+            self.thumbnail.setText("No preview")
+        else:  # a big batch's older rows drop their thumbnails: decode the file again, off the GUI thread
+            self.thumbnail.clear()
+            self.thumbnail.setText("Loading preview…")
+            self._preview = preview_decoder().submit(
+                _decode_preview, result.path, self.THUMBNAIL_BOX, self._preview_wanted
+            )
         self.bars.show_top(result)
         self.error.setVisible(result.error is not None)
         self.error.setText(short_error(result))
         self.error.setToolTip(result.error or "")
         self.timing.setText("" if result.error else f"Took {format_ms(result.ms)}")
+
+    def _show_thumbnail(self, pixels: np.ndarray) -> None:
+        pixmap = thumbnail_pixmap(pixels)
+        box = QSize(self.THUMBNAIL_BOX, self.THUMBNAIL_BOX)
+        if pixmap.width() > box.width() or pixmap.height() > box.height():
+            pixmap = pixmap.scaled(box, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self.thumbnail.setPixmap(pixmap)
+
+    def _forget_preview(self) -> None:
+        """The card shows something else now: a preview still waiting to be decoded is skipped."""
+        self._preview_wanted.cancel()
+        self._preview_wanted = CancelToken()
+        self._preview = None
+
+    def _preview_decoded(self, decoded: Future) -> None:
+        if decoded is not self._preview:
+            return  # another card's preview, or one this card no longer shows
+        self._preview = None
+        pixels = decoded.result()
+        if pixels is None:
+            self.thumbnail.setText("No preview")
+        else:
+            self._show_thumbnail(pixels)
+
+
+def preview_decoder() -> BackgroundCalls:
+    return background_calls("previews")
+
+
+def _decode_preview(path: str, size: int, wanted: CancelToken) -> np.ndarray | None:
+    """On the preview thread: `path`'s thumbnail again, or None when it cannot be read (moved, deleted) or the
+    card moved on while this waited (arrow keys through a table queue one decode per row)."""
+    if wanted.cancelled:
+        return None
+    from engine.decode import decode_image  # deferred: Pillow's plugins, ~50 ms of start-up
+    from engine.errors import UserFacingError
+    from engine.predict import make_thumbnail
+
+    try:
+        return make_thumbnail(decode_image(path, size), size)
+    except UserFacingError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -418,7 +418,17 @@ def test_large_batches_keep_thumbnails_within_budget(view, qtbot, photo_files, m
 
     results = view.model.results
     assert [r.thumbnail is not None for r in results] == [False] * (len(results) - 1) + [True]
+    card = view.batch.card
     view.batch.table.selectRow(len(results) - 1)
     view.batch.table.selectRow(0)
-    assert "Preview not kept" in view.batch.card.thumbnail.text()
-    assert view.batch.card.bars.visible_count() == 3  # the result itself stays
+    assert card.bars.visible_count() == 3  # the result itself stays
+    # The dropped thumbnail is decoded again from the file, off the GUI thread, when the row is chosen.
+    assert card.thumbnail.text() == "Loading preview…"
+    qtbot.waitUntil(lambda: not card.thumbnail.pixmap().isNull(), timeout=WAIT_MS)
+    assert max(card.thumbnail.pixmap().width(), card.thumbnail.pixmap().height()) == card.THUMBNAIL_BOX
+
+    # A file deleted since it was classified has no preview (row 2 on the way, as arrow keys would pass it).
+    Path(results[1].path).unlink()
+    view.batch.table.selectRow(2)
+    view.batch.table.selectRow(1)
+    qtbot.waitUntil(lambda: card.thumbnail.text() == "No preview", timeout=WAIT_MS)
