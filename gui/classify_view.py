@@ -223,7 +223,7 @@ class ClassifyView(QWidget):
         self._flush()
         results = self.model.results  # a copy of immutable results: the table may grow meanwhile
         more = " so far" if self._pending else ""
-        self.export_note.setText(f"Saving {len(results)} results…")
+        self.export_note.setText(f"Saving {len(results):,} results…")
         self._exporting = results_exporter().submit(_export, results, path, more)
 
     def _export_done(self, exporting: Future) -> None:
@@ -324,7 +324,7 @@ class ClassifyView(QWidget):
 
     def _refresh(self) -> None:
         rows = self.model.rowCount()
-        running = bool(self._pending)
+        running = self.running
         if rows > 1 or self._total > 1 or len(self._pending) > 1:
             self.pages.setCurrentWidget(self.batch)
         elif rows == 1:
@@ -364,7 +364,7 @@ def _export(results: list[ImageResult], path: str, more: str) -> tuple[str, str,
         return "", "", exc
     except OSError as exc:  # e.g. a file standing where the folder should be: fails before the atomic write
         return "", "", UserFacingError(f"Could not save {path}: {exc.strerror or exc}.", "Choose another folder.")
-    return f"Saved {len(results)} results{more} to {saved.name}", str(saved), None
+    return f"Saved {len(results):,} results{more} to {saved.name}", str(saved), None
 
 
 def _button(text: str, tooltip: str, slot) -> QPushButton:
