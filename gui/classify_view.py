@@ -21,30 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from engine.bundle import is_bundle
-from engine.errors import UserFacingError
-from engine.export import export_results
 from engine.live.sources import video_files
 from engine.results import ImageResult
 from engine.weights import WEIGHTS_SUFFIXES
-from gui.background import BackgroundCalls, background_calls
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
-from gui.image_input import DropZone, local_paths, paths_in_text, png_bytes
+from gui.image_input import DropZone, encode_paste, local_paths, paste_encoder, paths_in_text
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
+from gui.results_export import EXPORT_FILTERS, export_in_background, results_exporter, with_export_suffix
 from gui.results_table import BatchResults, ResultsTableModel
 from gui.status import ElidedLabel, MessageBanner
 
 THUMBNAIL_SIZE = 192
 TOPK = 5
 FLUSH_INTERVAL_MS = 100  # rows reach the table ten times a second at most: live, yet cheap for thousands
-EXPORT_FILTERS = "CSV spreadsheet (*.csv);;JSON (*.json)"
-
-
-def with_export_suffix(path: str, chosen_filter: str) -> str:
-    """A typed name without .csv/.json gets the suffix of the format picked in the dialog."""
-    if Path(path).suffix.lower() in (".csv", ".json"):
-        return path
-    return path + (".json" if "JSON" in chosen_filter else ".csv")
 
 
 class ClassifyView(QWidget):
@@ -82,6 +72,8 @@ class ClassifyView(QWidget):
         self._flush_timer.timeout.connect(self._flush)
         self._exporting: Future | None = None
         results_exporter().done.connect(self._export_done, Qt.ConnectionType.QueuedConnection)
+        self._pastes: list[Future] = []  # pasted pictures being encoded, in paste order
+        paste_encoder().done.connect(self._paste_encoded, Qt.ConnectionType.QueuedConnection)
         self._build()
         worker = bridge.worker
         worker.batch_started.connect(self._on_batch_started)
@@ -176,7 +168,14 @@ class ClassifyView(QWidget):
             return
         self._pasted_count += 1
         name = "Pasted image" if self._pasted_count == 1 else f"Pasted image {self._pasted_count}"
-        self._request(pasted=((name, png_bytes(image)),))
+        # Encoding on the GUI thread froze the window: 0.9 s for a full-HD screenshot, 7 s for an 8K one.
+        self._pastes.append(paste_encoder().submit(encode_paste, name, image))
+
+    def _paste_encoded(self, encoded: Future) -> None:
+        if encoded not in self._pastes:
+            return  # another window's paste: every view hears the one encoder
+        self._pastes.remove(encoded)
+        self._request(pasted=(encoded.result(),))
 
     def add_paths(self, paths: list[str]) -> None:
         """Classify image files and folders; videos and a model file among them go to the window (videos_dropped,
@@ -224,7 +223,7 @@ class ClassifyView(QWidget):
         results = self.model.results  # a copy of immutable results: the table may grow meanwhile
         more = " so far" if self._pending else ""
         self.export_note.setText(f"Saving {len(results):,} results…")
-        self._exporting = results_exporter().submit(_export, results, path, more)
+        self._exporting = results_exporter().submit(export_in_background, results, path, more)
 
     def _export_done(self, exporting: Future) -> None:
         if exporting is not self._exporting:
@@ -350,21 +349,6 @@ class ClassifyView(QWidget):
                 seconds=time.monotonic() - self._started_at if running else self._seconds,
             )
         )
-
-
-def results_exporter() -> BackgroundCalls:
-    return background_calls("export-results")
-
-
-def _export(results: list[ImageResult], path: str, more: str) -> tuple[str, str, UserFacingError | None]:
-    """On the export thread: the note to show beside Export, its tooltip, and the error, if any."""
-    try:
-        saved = export_results(results, path)
-    except UserFacingError as exc:
-        return "", "", exc
-    except OSError as exc:  # e.g. a file standing where the folder should be: fails before the atomic write
-        return "", "", UserFacingError(f"Could not save {path}: {exc.strerror or exc}.", "Choose another folder.")
-    return f"Saved {len(results):,} results{more} to {saved.name}", str(saved), None
 
 
 def _button(text: str, tooltip: str, slot) -> QPushButton:
