@@ -290,11 +290,11 @@ class DataPage(WizardPage):
         if scan is None:
             self.class_weights.hide()
             return
-        left_out = f" · {scan.skipped} file{'s' if scan.skipped != 1 else ''} left out" if scan.skipped else ""
+        left_out = f" · {scan.skipped:,} file{'s' if scan.skipped != 1 else ''} left out" if scan.skipped else ""
         sizes = (f"{size_text(scan.min_size)} to {size_text(scan.max_size)} (median {size_text(scan.median_size)})"
                  if scan.min_size != scan.max_size else size_text(scan.min_size))
         self.summary.setText(
-            f"<b>{len(scan.classes)} classes · {scan.num_images} images</b>{left_out} · "
+            f"<b>{len(scan.classes):,} classes · {scan.num_images:,} images</b>{left_out} · "
             f"{LAYOUTS.get(scan.layout, scan.layout)} · image sizes {sizes}"
         )
         self.class_table.setRowCount(len(scan.summaries))

@@ -199,7 +199,7 @@ class ModelPage(WizardPage):
             why = f"the catalog's pick for “{PRIORITIES[self.priority()][1]}”"
             why += f" that also suits {size_tag}." if size_tag in pick.tags else "."
         self.recommendation.setText(
-            f"Your {count} images make a <b>{words}</b> data set. Recommended: <b>{pick.display_name}</b> — {why}"
+            f"Your {count:,} images make a <b>{words}</b> data set. Recommended: <b>{pick.display_name}</b> — {why}"
         )
         bold = QFont(self.table.font())
         bold.setBold(True)

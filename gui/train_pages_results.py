@@ -142,7 +142,7 @@ class ResultsPage(WizardPage):
         self.headline.setText(f"Accuracy {percent(evaluation.accuracy)}")
         parts = [f"top-5 {percent(evaluation.top5)}" if evaluation.top5 is not None else "",
                  f"loss {evaluation.loss:.3f}", f"macro F1 {evaluation.macro_f1:.3f}",
-                 f"{evaluation.num_images} validation images, {evaluation.num_mistakes} mistaken"]
+                 f"{evaluation.num_images:,} validation images, {evaluation.num_mistakes:,} mistaken"]
         if result.test_evaluation is not None:
             parts.append(f"test accuracy {percent(result.test_evaluation.accuracy)}")
         parts.append(f"best epoch {result.best_epoch} of {result.epochs_run}")
