@@ -192,6 +192,15 @@ def make_thumbnail(image: Image.Image, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(thumb.convert("RGB")))
 
 
+def file_thumbnail(path: str, size: int) -> np.ndarray | None:
+    """make_thumbnail of an image file (a JPEG decoded at reduced scale), or None when the file cannot be read any
+    more: moved, deleted or damaged since it was listed."""
+    try:
+        return make_thumbnail(decode_image(path, size), size)
+    except UserFacingError:
+        return None
+
+
 def expand_paths(inputs: Iterable[str | os.PathLike], cancel: CancelToken | None = None) -> list[Path]:
     """Files as given (a non-image file then gets its own clear error) and image files found in folders, recursively."""
     cancel = cancel or CancelToken()

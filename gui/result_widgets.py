@@ -216,14 +216,9 @@ def _decode_preview(path: str, size: int, wanted: CancelToken) -> np.ndarray | N
     card moved on while this waited (arrow keys through a table queue one decode per row)."""
     if wanted.cancelled:
         return None
-    from engine.decode import decode_image  # deferred: Pillow's plugins, ~50 ms of start-up
-    from engine.errors import UserFacingError
-    from engine.predict import make_thumbnail
+    from engine.predict import file_thumbnail  # deferred: Pillow's plugins, ~50 ms of start-up
 
-    try:
-        return make_thumbnail(decode_image(path, size), size)
-    except UserFacingError:
-        return None
+    return file_thumbnail(path, size)
 
 
 @dataclass(frozen=True)

@@ -173,18 +173,14 @@ class TrainWorker(QObject):
 
     @Slot(object)
     def decode_thumbnails(self, request: ThumbnailRequest) -> None:
-        from engine.decode import decode_image
-        from engine.predict import make_thumbnail
+        from engine.predict import file_thumbnail
 
         chunk: list[Thumbnail] = []
         try:
             for path in request.paths:
                 request.cancel.check()
-                try:
-                    pixels = make_thumbnail(decode_image(path), request.size)
-                except UserFacingError:  # a file removed or damaged since the scan: shown as a blank tile
-                    pixels = None
-                chunk.append(Thumbnail(path, pixels))
+                # None for a file removed or damaged since the scan: shown as a blank tile
+                chunk.append(Thumbnail(path, file_thumbnail(path, request.size)))
                 if len(chunk) == THUMBNAIL_CHUNK:
                     self.thumbnails_decoded.emit(ThumbnailsDecoded(request.request_id, tuple(chunk)))
                     chunk = []
