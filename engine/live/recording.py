@@ -61,8 +61,7 @@ class PredictionLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8", newline="")
         except OSError as exc:
-            raise UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.",
-                                  "Choose another folder.") from exc
+            raise self._cannot_write(exc, "Choose another folder.") from exc
         self._writer = csv.writer(self._file)
         header = ["timestamp", "frame_index", "latency_ms"]
         for rank in range(1, topk + 1):
@@ -89,8 +88,7 @@ class PredictionLog:
         try:
             self._file.close()
         except OSError as exc:
-            raise UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.",
-                                  "Free some disk space or choose another folder.") from exc
+            raise self._cannot_write(exc, "Free some disk space or choose another folder.") from exc
 
     def __enter__(self) -> PredictionLog:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
@@ -103,8 +101,10 @@ class PredictionLog:
             self._writer.writerow(row)
             self._file.flush()
         except OSError as exc:
-            raise UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.",
-                                  "Free some disk space or choose another folder.") from exc
+            raise self._cannot_write(exc, "Free some disk space or choose another folder.") from exc
+
+    def _cannot_write(self, exc: OSError, hint: str) -> UserFacingError:
+        return UserFacingError(f"Could not write {self.path}: {exc.strerror or exc}.", hint)
 
 
 def _top_json(prediction: LivePrediction) -> list[dict]:
