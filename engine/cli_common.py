@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.catalog import DEFAULT_ARCH
+from engine.clip_catalog import CLIP_MODELS, DEFAULT_CLIP_ARCH, is_clip_arch, parse_classes, resolve_clip_arch
 from engine.errors import UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
 from engine.specs import BACKENDS as BACKEND_CHOICES
@@ -42,10 +43,23 @@ def default_model_spec() -> ModelSpec:
     return spec_for_name(DEFAULT_ARCH)
 
 
-def model_spec_from_args(model: str | None, weights: str | None) -> ModelSpec:
-    """--model: a catalog/timm name (Hub weights) or a bundle path; --weights: a file for the named architecture."""
-    from engine.specs import Bundle, ModelSpec, WeightsFile, spec_for_name
+def model_spec_from_args(model: str | None, weights: str | None, classes: str | None = None) -> ModelSpec:
+    """--model: a catalog/timm name (Hub weights) or a bundle path; --weights: a file for the named architecture;
+    --classes: zero-shot class names for a CLIP --model (the default CLIP model when there is none)."""
+    from engine.specs import Bundle, ModelSpec, WeightsFile, ZeroShot, spec_for_name
 
+    if classes is not None or (model is not None and is_clip_arch(model)):
+        if model is not None and not is_clip_arch(model):
+            raise UserFacingError(
+                f"--classes needs a CLIP model, and {model} is not one.",
+                f"Leave --model out for {DEFAULT_CLIP_ARCH}, or name another: "
+                f"{', '.join(m.arch for m in CLIP_MODELS)}.",
+            )
+        if classes is None:
+            raise UserFacingError(
+                f"{model} sorts images into classes you name.", 'Give them with --classes "cat, dog, coffee mug".'
+            )
+        return ModelSpec(resolve_clip_arch(model or DEFAULT_CLIP_ARCH), ZeroShot(parse_classes(classes), weights or ""))
     if weights is not None:
         if not model or _is_path(model):
             raise UserFacingError(
@@ -77,6 +91,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "bundle folder/.safetensors file (default: a small general-purpose ImageNet model)",
     )
     add("--weights", metavar="FILE", help="a .safetensors/.pth weights file for the --model architecture")
+    add(
+        "--classes",
+        metavar="NAMES",
+        help='zero-shot: sort images into these classes, no training needed ("cat, dog, coffee mug"); with a CLIP '
+        f"--model (default {DEFAULT_CLIP_ARCH}; see `models`)",
+    )
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
     add("--precision", choices=PRECISION_CHOICES, default="fp32", help="number format (default: fp32)")
     add(

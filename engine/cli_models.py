@@ -9,6 +9,7 @@ import dataclasses
 import json
 
 from engine.catalog import TAGS, CatalogEntry, catalog
+from engine.clip_catalog import CLIP_MODELS
 from engine.errors import UserFacingError
 
 SUMMARY = "List the model catalog."
@@ -20,6 +21,8 @@ examples:
   %(prog)s --family ResNet
   %(prog)s --tag "mobile/edge"
   %(prog)s --json
+
+Zero-shot CLIP models, listed after the catalog, sort images into classes you name (`classify --classes`).
 """
 
 
@@ -41,7 +44,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(entry) for entry in entries], indent=2))
     else:
         print(format_table(entries))
+        if not (args.family or args.tag):
+            print(f"\nZero-shot (CLIP): name your own classes with --classes, no training needed.\n{_clip_table()}")
     return 0
+
+
+def _clip_table() -> str:
+    width = max(len(model.display_name) for model in CLIP_MODELS)
+    return "\n".join(f"{model.display_name.ljust(width)}  {model.arch}" for model in CLIP_MODELS)
 
 
 def _choose(given: str, choices: list[str], what: str) -> str:

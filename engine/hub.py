@@ -51,19 +51,24 @@ def hub_cache_dir() -> str:
     return constants.HF_HUB_CACHE
 
 
-def cached_hub_file(repo_id: str) -> Path | None:
+def cached_hub_file(repo_id: str, filenames: tuple[str, ...] = HUB_WEIGHT_FILES) -> Path | None:
     """The cached weights of a Hub repo, if any, found without network access."""
     repo_id, revision = _split_revision(repo_id)
-    for filename in HUB_WEIGHT_FILES:
+    for filename in filenames:
         found = try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir(), revision=revision)
         if isinstance(found, str):
             return Path(found)
     return None
 
 
-def download_hub_weights(repo_id: str, on_event: EventSink, cancel: CancelToken) -> Path:
-    """Path of the weights of `repo_id` (e.g. "timm/resnet50.a1_in1k") in the HF cache, downloading if needed."""
-    cached = cached_hub_file(repo_id)
+def download_hub_weights(
+    repo_id: str, on_event: EventSink, cancel: CancelToken, filenames: tuple[str, ...] = HUB_WEIGHT_FILES
+) -> Path:
+    """Path of the weights of `repo_id` (e.g. "timm/resnet50.a1_in1k") in the HF cache, downloading if needed.
+
+    `filenames`: the names the weights may have in the repo, preferred first.
+    """
+    cached = cached_hub_file(repo_id, filenames)
     if cached is not None:
         return cached
     if hub_offline():
@@ -73,7 +78,7 @@ def download_hub_weights(repo_id: str, on_event: EventSink, cancel: CancelToken)
     # huggingface_hub reads bodies in 10 MB pieces and reports once per piece: too coarse to show progress or
     # to cancel on a slow connection. It reads this constant at every download.
     constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, DOWNLOAD_CHUNK_BYTES)
-    for filename in HUB_WEIGHT_FILES:
+    for filename in filenames:
         try:
             _ask_hub_for(repo, filename, revision, endpoint)
             return Path(

@@ -11,12 +11,13 @@ from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
 from engine.catalog import TORCHVISION_PREFIX, suggest_architectures
+from engine.clip_catalog import clip_display_name, is_clip_arch
 from engine.devices import resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.hub import download_hub_weights, download_url
 from engine.preprocess import DataConfig
-from engine.specs import Builtin, Bundle, Hub, LoadedModel, ModelSpec, RandomInit, WeightsFile
+from engine.specs import Builtin, Bundle, Hub, LoadedModel, ModelSpec, RandomInit, WeightsFile, ZeroShot
 from engine.weights import read_state_dict
 
 # torchvision checkpoints timm lacks: (builder name, weights URL, data config of torchvision's eval transform).
@@ -150,12 +151,26 @@ def _load_builtin(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> 
     return built
 
 
+def _load_zero_shot(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -> _Built:
+    from engine import zero_shot  # imports open_clip, which only CLIP models need
+
+    arch = _require_arch(spec, "Choose a CLIP model, e.g. clip/ViT-B-32/openai.")
+    if not is_clip_arch(arch):
+        raise UserFacingError(f"{arch} is not a CLIP model.", "Zero-shot classes need a CLIP model.")
+    weights, source = zero_shot.clip_weights(arch, spec.source.path, on_event, cancel)
+    cancel.check()
+    model, config = zero_shot.build_zero_shot(arch, weights, spec.source.classes, on_event, cancel)
+    name = f"{clip_display_name(arch)} · zero-shot"
+    return _Built(model, arch, spec.source.classes, config, source, name, files=(str(weights),))
+
+
 _LOADERS: dict[type, Callable[[ModelSpec, EventSink, CancelToken], _Built]] = {
     Hub: _load_hub,
     WeightsFile: _load_file,
     Bundle: _load_bundle,
     Builtin: _load_builtin,
     RandomInit: _load_random,
+    ZeroShot: _load_zero_shot,
 }
 
 

@@ -61,7 +61,7 @@ def cache_file(cache_dir: Path, arch: str, model: torch.nn.Module, input_size: t
         "weights": weights_digest(model),
         "input_size": list(input_size),
         "opset": OPSET,
-        "versions": {name: package_version(name) for name in ("onnx", "onnxscript", "timm")},
+        "versions": {name: package_version(name) for name in ("onnx", "onnxscript", "timm", "open_clip_torch")},
         "runtimes": [torch.__version__, onnxruntime.__version__],
         "classifier-studio": package_version("classifier-studio"),
     }

@@ -38,19 +38,37 @@ class Int8Agreement:
         )
 
 
+@dataclass(frozen=True)
+class ClassEmbeddings:
+    """A zero-shot model's last step, in numpy: logits = scale × the image's features · each class's embedding.
+
+    The ONNX file then holds CLIP's image encoder alone, so one export serves every set of class names.
+    """
+
+    vectors: np.ndarray  # classes × features, float32, unit length
+    scale: float
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return (self.scale * (features @ self.vectors.T)).astype(np.float32, copy=False)
+
+
 class OnnxRuntimeBackend:
-    """A checked ONNX file of the model running in an ONNX Runtime session."""
+    """A checked ONNX file of the model running in an ONNX Runtime session (and the class embeddings after it, for a
+    zero-shot model)."""
 
     def __init__(
-        self, session: onnxruntime.InferenceSession, name: str, onnx_file: Path, agreement: Int8Agreement | None = None
+        self, session: onnxruntime.InferenceSession, name: str, onnx_file: Path, agreement: Int8Agreement | None = None,
+        classes: ClassEmbeddings | None = None,
     ) -> None:
         self.session = session
         self.name = name
         self.onnx_file = onnx_file
         self.agreement = agreement
+        self.classes = classes
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        output = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return output if self.classes is None else self.classes.logits(output)
 
     def for_live(self) -> OnnxRuntimeBackend:
         """A second session on the same checked file, on every core but with threads that sleep when idle.
@@ -60,7 +78,7 @@ class OnnxRuntimeBackend:
         threads 15.2 FPS, capture and display still at the video's 30 fps.
         """
         session = onnxruntime_session(str(self.onnx_file), self.session.get_providers(), spin=False)
-        return OnnxRuntimeBackend(session, self.name, self.onnx_file, self.agreement)
+        return OnnxRuntimeBackend(session, self.name, self.onnx_file, self.agreement, self.classes)
 
 
 def onnxruntime_session(

@@ -29,6 +29,7 @@ import numpy as np
 from engine.events import EventSink, Log, ignore_events
 from engine.files import key_digest, mark_used, write_text_atomically
 from engine.onnx_session import (
+    ClassEmbeddings,
     Int8Agreement,
     OnnxRuntimeBackend,
     logits_disagreement,
@@ -144,7 +145,12 @@ def _record(key: dict, classifier: Classifier) -> dict:
         "data_config": loaded.data_config.to_dict(),
         "probe_logits": expected.tolist(),
         "int8_agreement": dataclasses.asdict(backend.agreement) if backend.agreement else None,
+        "class_embeddings": _embeddings_record(backend.classes),
     }
+
+
+def _embeddings_record(classes: ClassEmbeddings | None) -> dict | None:
+    return None if classes is None else {"vectors": classes.vectors.tolist(), "scale": classes.scale}
 
 
 def _classifier(record: dict, on_event: EventSink) -> Classifier:
@@ -153,7 +159,11 @@ def _classifier(record: dict, on_event: EventSink) -> Classifier:
     data_config = DataConfig.from_dict(record["data_config"])
     session = onnxruntime_session(record["onnx_file"])
     agreement = Int8Agreement(**record["int8_agreement"]) if record["int8_agreement"] else None
-    backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]), agreement)
+    embeddings = record.get("class_embeddings")
+    classes = None if embeddings is None else ClassEmbeddings(
+        np.asarray(embeddings["vectors"], dtype=np.float32), float(embeddings["scale"])
+    )
+    backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]), agreement, classes)
     expected = np.asarray(record["probe_logits"], dtype=np.float32)
     difference = logits_disagreement(expected, backend.logits(random_probe(data_config.input_size)))
     if difference is not None:
@@ -189,6 +199,7 @@ def _request_key(spec: ModelSpec, choice: InferenceChoice, calibration_folders: 
         "arch": spec.arch,
         "source": type(source).__name__,
         "path": os.path.abspath(path) if path else None,
+        "classes": list(getattr(source, "classes", ())),  # zero-shot: other classes, another model
         "choice": [choice.device, choice.precision, choice.backend, choice.int8],
         "calibration": [os.path.abspath(f) for f in calibration_folders] if choice.int8 else [],
         "versions": {name: package_version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},

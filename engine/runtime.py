@@ -30,6 +30,7 @@ from engine.onnx_cache import (
 from engine.onnx_export import float_cpu_model
 from engine.onnx_session import Int8Agreement, OnnxRuntimeBackend, onnxruntime_session, random_probe
 from engine.specs import BACKENDS, DeviceChoice, LoadedModel
+from engine.zero_shot import ZeroShotClassifier
 
 INT8_PROBES = 8  # noise images that measure int8's agreement when no calibration images are given
 _GPU_PROVIDERS = {"CUDAExecutionProvider": "CUDA", "DmlExecutionProvider": "DirectML"}
@@ -132,6 +133,12 @@ def _onnxruntime_backend(
         + [np.asarray(image, dtype=np.float32).reshape(-1, *input_size) for image in calibration]
     )
     reference = float_cpu_model(loaded.model)  # ONNX Runtime runs fp32: exported from and checked against fp32
+    classes = None
+    if isinstance(reference, ZeroShotClassifier):  # the image encoder is exported once, whatever the classes
+        if int8:
+            on_event(Log("warning", f"int8 is not offered for zero-shot models; {loaded.name} runs at full precision."))
+            int8 = False
+        classes, reference = reference.class_embeddings_array(), reference.features
     target = cache_file(cache_dir, loaded.arch, reference, input_size)
     probes = np.concatenate([images, random_probe(input_size)])
     make_session = partial(onnxruntime_session, providers=_providers(loaded.device, on_event), threads=threads)
@@ -139,7 +146,7 @@ def _onnxruntime_backend(
     provider = _GPU_PROVIDERS.get(session.get_providers()[0])
     name = f"ONNX Runtime · {provider}" if provider else "ONNX Runtime"
     if not int8:
-        return OnnxRuntimeBackend(session, name, target)
+        return OnnxRuntimeBackend(session, name, target, classes=classes)
     cancel.check()
     quantized_file = int8_file(target, calibrated=len(images) > 0)
     noise = random_probe(input_size, INT8_PROBES)

@@ -32,6 +32,7 @@ LIVE_TIMEOUT_S = 30.0
 TRAIN_CLASSES = {"red": (220, 40, 40), "blue": (40, 70, 220)}
 TRAIN_IMAGES_PER_CLASS = 8
 MAX_REASON_CHARS = 300
+SELF_TEST_CLIP = "ViT-S-32-alt"  # the smallest open_clip model with CLIP's own tokenizer
 
 
 class SelfTestFailure(Exception):
@@ -267,10 +268,34 @@ def check_training(context: SelfTestContext) -> str:
     return f"1 epoch of test_resnet on {images} images with a data-loader worker process, model saved"
 
 
+def check_zero_shot(context: SelfTestContext) -> str:
+    """CLIP zero-shot on the photo, with a small open_clip model's random weights (the real ones are downloaded):
+    a frozen build that left out open_clip's model configs or its tokenizer's vocabulary fails here."""
+    from safetensors.torch import save_file
+
+    from engine.models import load_model
+    from engine.predict import Classifier
+    from engine.runtime import PyTorchBackend
+    from engine.specs import ModelSpec, ZeroShot
+    from engine.zero_shot import new_clip
+
+    weights = context.folder / "clip.safetensors"
+    save_file({k: v.contiguous() for k, v in new_clip(SELF_TEST_CLIP).state_dict().items()}, str(weights))
+    classes = ("cat", "coffee mug")
+    loaded = load_model(ModelSpec(f"clip/{SELF_TEST_CLIP}", ZeroShot(classes, str(weights))), device="cpu")
+    result = Classifier(loaded, PyTorchBackend(loaded)).classify_files([context.photo])[0]
+    if result.error or {top.label for top in result.top} != set(classes):
+        raise SelfTestFailure(f"zero-shot gave {result.error or [top.label for top in result.top]}")
+    if abs(sum(top.prob for top in result.top) - 1) > 1e-4:
+        raise SelfTestFailure("zero-shot probabilities do not add up to 1")
+    return f"CLIP {SELF_TEST_CLIP} (random weights) sorted the photo into {len(classes)} named classes"
+
+
 ENGINE_PARTS: tuple[Part, ...] = (
     ("catalog", check_catalog),
     ("model", check_model),
     ("onnxruntime", check_onnxruntime),
+    ("zero-shot", check_zero_shot),
     ("live", check_live),
     ("training", check_training),
 )

@@ -84,12 +84,24 @@ class RandomInit:
     """Untrained weights: for training from scratch, tests and benchmarks."""
 
 
-ModelSource = Union[Hub, WeightsFile, Bundle, Builtin, RandomInit]
+@dataclass(frozen=True)
+class ZeroShot:
+    """A CLIP model (ModelSpec.arch "clip/ViT-B-32/openai") that sorts images into the classes the user names.
+
+    `path`: a local open_clip checkpoint for that model; empty means its weights from the Hugging Face Hub.
+    """
+
+    classes: tuple[str, ...]
+    path: str = ""
+
+
+ModelSource = Union[Hub, WeightsFile, Bundle, Builtin, RandomInit, ZeroShot]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    arch: str = ""  # timm name ("resnet50", "resnet50.a1_in1k") or "torchvision/alexnet"; ignored for bundles
+    # timm name ("resnet50", "resnet50.a1_in1k"), "torchvision/alexnet" or "clip/ViT-B-32/openai"; ignored for bundles
+    arch: str = ""
     source: ModelSource = field(default_factory=Hub)
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.clip_catalog import clip_display_name
 from engine.paths import app_version, user_data_dir
 from engine.specs import (
     BUILTIN_NAME,
@@ -31,6 +32,7 @@ from engine.specs import (
     Hub,
     InferenceChoice,
     ModelSpec,
+    ZeroShot,
     builtin_model_spec,
 )
 from gui.app import log_file
@@ -51,6 +53,8 @@ def spec_name(spec: ModelSpec) -> str:
     """The name the status bar shows while a model loads (the engine's LoadedModel.name once it has)."""
     if isinstance(spec.source, Builtin):
         return BUILTIN_NAME
+    if isinstance(spec.source, ZeroShot):
+        return f"{clip_display_name(spec.arch)} · zero-shot"
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
 
 

@@ -40,6 +40,7 @@ from engine.weights import WEIGHTS_SUFFIXES
 from gui.background import background_calls
 from gui.inference_form import InferenceChoiceForm
 from gui.my_models_view import IN_USE_TIP, NO_PARENT, SORT_ROLE, MyModelsPage, in_use_icon, sortable_table
+from gui.zero_shot_page import ZeroShotPage
 
 log = logging.getLogger(__name__)
 COLUMNS = ("Family", "Name", "Params", "GMACs", "Input", "Tags")
@@ -206,6 +207,9 @@ class ModelPicker(QWidget):
         self.my_models_page.message_changed.connect(self._show_message)
         self.my_models_page.count_changed.connect(self._my_models_counted)
         self.my_models_page.listed.connect(self.my_models_listed)
+        self.zero_shot_page = ZeroShotPage()
+        self.zero_shot_page.load_requested.connect(self._request)
+        self.zero_shot_page.message_changed.connect(self._show_message)
         self._lay_out(file_button, bundle_button)
 
     def _make_table(self) -> QTableView:
@@ -234,6 +238,8 @@ class ModelPicker(QWidget):
         self.tabs.addTab(self.catalog_page, "Catalog")
         self.tabs.addTab(self.my_models_page, "My models")
         self.tabs.setTabToolTip(1, "Models you trained, from your models folder")
+        self.tabs.addTab(self.zero_shot_page, "Zero-shot")
+        self.tabs.setTabToolTip(2, "Classes you name, sorted by CLIP without training")
         self.tabs.currentChanged.connect(self._tab_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -309,6 +315,7 @@ class ModelPicker(QWidget):
         """Mark the model the window now runs: its catalog row, or its row under My models."""
         self.table_model.set_in_use(spec.arch if isinstance(spec.source, (Hub, Builtin)) else None)
         self.my_models_page.table_model.set_in_use(spec.source.path if isinstance(spec.source, Bundle) else None)
+        self.zero_shot_page.show_spec(spec)
 
     def show_my_model(self, bundle: str) -> None:
         """Open My models at `bundle` (a model just trained and put to use)."""

@@ -16,6 +16,7 @@ from engine.specs import (
     InferenceChoice,
     ModelSpec,
     WeightsFile,
+    ZeroShot,
     builtin_model_spec,
 )
 
@@ -27,14 +28,15 @@ APPLICATION = "Classifier Studio"
 # to defaults on their own). Settings written under another version are ignored rather than misread.
 SCHEMA_VERSION = 1
 MAX_RECENT_FOLDERS = 8
-SOURCE_KINDS = ("builtin", "hub", "file", "bundle")
+SOURCE_KINDS = ("builtin", "hub", "file", "bundle", "zero-shot")
 
 
 @dataclass
 class AppSettings:
     model_arch: str = ""  # timm name; empty for bundles (they name their own architecture)
-    model_source: str = ""  # "builtin", "hub", "file" or "bundle"; empty until a model has loaded once
-    model_path: str = ""  # the weights file or bundle, for "file" and "bundle"
+    model_source: str = ""  # one of SOURCE_KINDS; empty until a model has loaded once
+    model_path: str = ""  # the weights file or bundle, for "file" and "bundle" (and a CLIP file for "zero-shot")
+    model_classes: list[str] = field(default_factory=list)  # the class names, for "zero-shot"
     device: str = "auto"
     precision: str = "fp32"
     backend: str = "auto"  # one of engine.specs.BACKENDS
@@ -54,6 +56,8 @@ class AppSettings:
             return ModelSpec(self.model_arch, WeightsFile(self.model_path))
         if self.model_source == "bundle" and self.model_path:
             return ModelSpec(source=Bundle(self.model_path))
+        if self.model_source == "zero-shot" and self.model_arch and len(self.model_classes) >= 2:
+            return ModelSpec(self.model_arch, ZeroShot(tuple(self.model_classes), self.model_path))
         return None
 
     @property
@@ -75,8 +79,11 @@ class AppSettings:
             self.model_arch, self.model_source, self.model_path = spec.arch, "file", source.path
         elif isinstance(source, Bundle):
             self.model_arch, self.model_source, self.model_path = "", "bundle", source.path
+        elif isinstance(source, ZeroShot):
+            self.model_arch, self.model_source, self.model_path = spec.arch, "zero-shot", source.path
         else:
             return
+        self.model_classes = list(source.classes) if isinstance(source, ZeroShot) else []
         self.remember_choice(choice)
 
     def add_recent_folder(self, folder: str) -> None:
@@ -109,6 +116,7 @@ def load_settings(store: QSettings | None = None) -> AppSettings:
         model_arch=_as_str(store.value("model/arch"), ""),
         model_source=source if source in SOURCE_KINDS else "",
         model_path=_as_str(store.value("model/path"), ""),
+        model_classes=[c for c in _as_str(store.value("model/classes"), "").split("\n") if c],
         device=device if device in DEVICE_CHOICES else defaults.device,
         precision=precision if precision in PRECISIONS else defaults.precision,
         backend=backend if backend in BACKENDS else defaults.backend,
@@ -126,6 +134,7 @@ def save_settings(settings: AppSettings, store: QSettings | None = None) -> None
     store.setValue("model/arch", settings.model_arch)
     store.setValue("model/source", settings.model_source)
     store.setValue("model/path", settings.model_path)
+    store.setValue("model/classes", "\n".join(settings.model_classes))
     store.setValue("device", settings.device)
     store.setValue("precision", settings.precision)
     store.setValue("backend", settings.backend)

@@ -1,0 +1,93 @@
+"""The CLIP models Classifier Studio offers for zero-shot classification, and the words for them.
+
+No torch here: the window and the command line name CLIP models and check class names before the engine
+imports torch (engine.zero_shot builds the models).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from engine.errors import UserFacingError
+
+CLIP_PREFIX = "clip/"
+MAX_CLASSES = 1000
+
+
+@dataclass(frozen=True)
+class ClipModel:
+    """A curated CLIP checkpoint: open_clip's model name and pretrained tag."""
+
+    name: str  # "ViT-B-32"
+    tag: str  # "openai"
+    display_name: str  # "CLIP ViT-B/32 (OpenAI)"
+
+    @property
+    def arch(self) -> str:
+        return clip_arch(self.name, self.tag)
+
+
+# Light to heavy: OpenAI's originals, and LAION's open retraining of the smallest, which is more accurate.
+CLIP_MODELS: tuple[ClipModel, ...] = (
+    ClipModel("ViT-B-32", "openai", "CLIP ViT-B/32 (OpenAI)"),
+    ClipModel("ViT-B-32", "laion2b_s34b_b79k", "CLIP ViT-B/32 (LAION-2B)"),
+    ClipModel("ViT-B-16", "openai", "CLIP ViT-B/16 (OpenAI)"),
+    ClipModel("ViT-L-14", "openai", "CLIP ViT-L/14 (OpenAI)"),
+)
+
+
+def clip_arch(name: str, tag: str) -> str:
+    return f"{CLIP_PREFIX}{name}/{tag}"
+
+
+DEFAULT_CLIP_ARCH = CLIP_MODELS[0].arch
+
+
+def is_clip_arch(arch: str) -> bool:
+    return arch == CLIP_PREFIX.rstrip("/") or arch.startswith(CLIP_PREFIX)
+
+
+def split_clip_arch(arch: str) -> tuple[str, str]:
+    """("ViT-B-32", "openai") for "clip/ViT-B-32/openai"; the tag is "" for a model given as a local file."""
+    name, _, tag = arch[len(CLIP_PREFIX):].partition("/")
+    return name, tag
+
+
+def resolve_clip_arch(arch: str) -> str:
+    """A CLIP model as typed, in full: "clip" is the default model, "clip/ViT-B-16" its curated checkpoint."""
+    if arch in (CLIP_PREFIX, CLIP_PREFIX.rstrip("/")):
+        return DEFAULT_CLIP_ARCH
+    name, tag = split_clip_arch(arch)
+    if not tag:
+        tag = next((m.tag for m in CLIP_MODELS if m.name.casefold() == name.casefold()), "")
+    return clip_arch(name, tag) if tag else f"{CLIP_PREFIX}{name}"
+
+
+def clip_display_name(arch: str) -> str:
+    for model in CLIP_MODELS:
+        if model.arch == arch:
+            return model.display_name
+    name, tag = split_clip_arch(arch)
+    return f"CLIP {name} ({tag})" if tag else f"CLIP {name}"
+
+
+def parse_classes(text: str) -> tuple[str, ...]:
+    """Class names as a user types them: one per line, or separated by commas; blanks and repeats dropped.
+
+    Raises UserFacingError unless there are at least two (one class would always win, at 100 %).
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for part in re.split(r"[,\n]", text):
+        name = " ".join(part.split())
+        if name and name.casefold() not in seen:
+            names.append(name)
+            seen.add(name.casefold())
+    if len(names) < 2:
+        raise UserFacingError(
+            "Zero-shot classification needs at least two class names.",
+            'Type the classes to tell apart, separated by commas: for example "cat, dog, coffee mug".',
+        )
+    if len(names) > MAX_CLASSES:
+        raise UserFacingError(f"{len(names):,} class names are more than {MAX_CLASSES:,}.", "Give fewer classes.")
+    return tuple(names)
