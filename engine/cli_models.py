@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _clip_table() -> str:
     width = max(len(model.display_name) for model in CLIP_MODELS)
-    return "\n".join(f"{model.display_name.ljust(width)}  {model.arch}" for model in CLIP_MODELS)
+    arch_width = max(len(model.arch) for model in CLIP_MODELS)
+    return "\n".join(
+        f"{model.display_name.ljust(width)}  {model.arch.ljust(arch_width)}  {model.download_gb:.1f} GB download"
+        for model in CLIP_MODELS
+    )
 
 
 def _choose(given: str, choices: list[str], what: str) -> str:

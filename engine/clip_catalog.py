@@ -21,6 +21,7 @@ class ClipModel:
     name: str  # "ViT-B-32"
     tag: str  # "openai"
     display_name: str  # "CLIP ViT-B/32 (OpenAI)"
+    download_gb: float  # the checkpoint's size: its parameters (open_clip's model, counted) × 4 bytes
 
     @property
     def arch(self) -> str:
@@ -29,10 +30,10 @@ class ClipModel:
 
 # Light to heavy: OpenAI's originals, and LAION's open retraining of the smallest, which is more accurate.
 CLIP_MODELS: tuple[ClipModel, ...] = (
-    ClipModel("ViT-B-32", "openai", "CLIP ViT-B/32 (OpenAI)"),
-    ClipModel("ViT-B-32", "laion2b_s34b_b79k", "CLIP ViT-B/32 (LAION-2B)"),
-    ClipModel("ViT-B-16", "openai", "CLIP ViT-B/16 (OpenAI)"),
-    ClipModel("ViT-L-14", "openai", "CLIP ViT-L/14 (OpenAI)"),
+    ClipModel("ViT-B-32", "openai", "CLIP ViT-B/32 (OpenAI)", 0.6),  # 151 M parameters
+    ClipModel("ViT-B-32", "laion2b_s34b_b79k", "CLIP ViT-B/32 (LAION-2B)", 0.6),
+    ClipModel("ViT-B-16", "openai", "CLIP ViT-B/16 (OpenAI)", 0.6),  # 150 M
+    ClipModel("ViT-L-14", "openai", "CLIP ViT-L/14 (OpenAI)", 1.7),  # 428 M
 )
 
 

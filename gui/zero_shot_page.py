@@ -12,7 +12,7 @@ from engine.specs import ModelSpec, ZeroShot
 
 EXPLANATION = (
     "Name the classes to tell apart, one per line or separated by commas. CLIP sorts your pictures into them: "
-    "no training needed. The CLIP model is downloaded once."
+    "no training needed. The CLIP model is downloaded once; Load weights file… uses a checkpoint you have."
 )
 EXAMPLE = "cat\ndog\ncoffee mug"
 
@@ -27,7 +27,7 @@ class ZeroShotPage(QWidget):
         explanation.setWordWrap(True)
         self.model_box = QComboBox()
         for model in CLIP_MODELS:
-            self.model_box.addItem(model.display_name, model.arch)
+            self.model_box.addItem(f"{model.display_name} · {model.download_gb:.1f} GB", model.arch)
         self.model_box.setToolTip("Lighter models answer faster; heavier ones tell similar classes apart better")
         self.classes_field = QPlainTextEdit()
         self.classes_field.setPlaceholderText(EXAMPLE)
@@ -35,8 +35,8 @@ class ZeroShotPage(QWidget):
         self.classes_field.textChanged.connect(lambda: self.message_changed.emit(""))
         self.use_button = QPushButton("Use these classes")
         self.use_button.setToolTip("Load the CLIP model with these classes (Ctrl+Return)")
-        self.use_button.clicked.connect(self.use_classes)
-        QShortcut(QKeySequence("Ctrl+Return"), self.classes_field, self.use_classes)
+        self.use_button.clicked.connect(lambda: self.use_classes())
+        QShortcut(QKeySequence("Ctrl+Return"), self.classes_field, lambda: self.use_classes())
 
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("CLIP model:"))
@@ -51,13 +51,14 @@ class ZeroShotPage(QWidget):
         layout.addWidget(self.classes_field, 1)
         layout.addLayout(button_row)
 
-    def use_classes(self) -> None:
+    def use_classes(self, weights: str = "") -> None:
+        """Load the chosen CLIP model for the typed classes: its Hub weights, or the checkpoint file `weights`."""
         try:
             classes = parse_classes(self.classes_field.toPlainText())
         except UserFacingError as exc:
             self.message_changed.emit(f"{exc.message} {exc.hint}")
             return
-        self.load_requested.emit(ModelSpec(self.model_box.currentData(), ZeroShot(classes)))
+        self.load_requested.emit(ModelSpec(self.model_box.currentData(), ZeroShot(classes, weights)))
 
     def show_spec(self, spec: ModelSpec) -> None:
         """Fill the page with a zero-shot model's CLIP model and classes (the one in use, say)."""

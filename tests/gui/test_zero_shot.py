@@ -7,6 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 from safetensors.torch import save as safetensors_bytes
+from safetensors.torch import save_file
 
 from engine.specs import InferenceChoice, ModelSpec, ZeroShot
 from engine.zero_shot import new_clip
@@ -73,3 +74,23 @@ def test_fewer_than_two_classes_are_explained_inline_and_nothing_loads(open_wind
     assert requests == [] and window.model_status.model_label.text() == "No model"
     page.classes_field.setPlainText("cat, dog")  # typing clears the message
     assert window.picker.message == ""
+
+
+def test_load_weights_file_on_the_zero_shot_tab_uses_the_checkpoint_for_the_chosen_clip_model(
+    open_window, qtbot, tmp_path
+):
+    """Offline, with a CLIP checkpoint at hand: Load weights file… on this tab loads it for the typed classes."""
+    torch.manual_seed(6)
+    checkpoint = tmp_path / "my-clip.safetensors"
+    save_file({k: v.contiguous() for k, v in new_clip(NAME).state_dict().items()}, str(checkpoint))
+    window = open_window()
+    window.picker.set_choice(InferenceChoice("cpu", "fp32", "pytorch"))
+    page = window.picker.zero_shot_page
+    window.picker.tabs.setCurrentWidget(page)
+    page.show_spec(ModelSpec(f"clip/{NAME}", ZeroShot(("ant", "bee"))))  # a model given by name, no Hub tag
+    window.picker.load_model_file(str(checkpoint))  # what the Load weights file… dialog does with its choice
+
+    qtbot.waitUntil(lambda: window.model_status.state_label.text() == "ready", timeout=WAIT_MS)
+    assert window.model_status.model_label.text() == f"CLIP {NAME} · zero-shot"
+    window.close()
+    assert load_settings().model_spec() == ModelSpec(f"clip/{NAME}", ZeroShot(("ant", "bee"), str(checkpoint)))
