@@ -29,6 +29,9 @@ class ZeroShotPage(QWidget):
         for model in CLIP_MODELS:
             self.model_box.addItem(f"{model.display_name} · {model.download_gb:.1f} GB", model.arch)
         self.model_box.setToolTip("Lighter models answer faster; heavier ones tell similar classes apart better")
+        # Its longest name must not widen the models panel: the window fits a 1024-pixel screen.
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_box.setMinimumContentsLength(20)
         self.classes_field = QPlainTextEdit()
         self.classes_field.setPlaceholderText(EXAMPLE)
         self.classes_field.setTabChangesFocus(True)
