@@ -16,7 +16,7 @@ depend on the picture (resnet50: 76 ms on one frame, 2.4 s on the next); trained
 benchmark flushes denormals to zero and seeds the weights, to time what a trained model would do.
 
     python benchmarks/live.py [--models a,b] [--device cpu] [--precision fp32] [--backend auto] [--int8]
-                              [--seconds 10] [--threads N]
+                              [--seconds 10] [--threads N] [--size 640x480]
 
 On a GPU, `--device cuda --precision fp16` (or bf16) runs the live pipeline in that precision; the eager
 column stays plain fp32 PyTorch on the same device, the baseline users would otherwise have.
@@ -50,20 +50,20 @@ from engine.runtime import create_backend  # noqa: E402
 from engine.specs import BACKENDS, PRECISIONS, Builtin, ModelSpec, RandomInit, spec_for_name  # noqa: E402
 
 MODELS = ["mobilenetv3_large_100", "resnet50", "tf_efficientnet_lite0"]
-VIDEO_SIZE = (640, 480)  # width, height: a common webcam mode
+VIDEO_SIZE = (640, 480)  # width, height: a common webcam mode (the default of --size)
 VIDEO_FPS = 30
 DISPLAY_HZ = 60
 MODEL_ONLY_S = 3.0  # timed before and after each live run
 
 
-def write_photo_video(path: Path, seconds: float) -> Path:
+def write_photo_video(path: Path, seconds: float, size: tuple[int, int] = VIDEO_SIZE) -> Path:
     """An MJPG video of real photos, one per second, each slowly panning so that every frame differs."""
     from skimage import data
 
-    width, height = VIDEO_SIZE
+    width, height = size
     margin = 80  # pixels the view pans across each photo
     photos = [_cover(photo, width + margin, height) for photo in (data.chelsea(), data.coffee(), data.rocket())]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(VIDEO_FPS), VIDEO_SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(VIDEO_FPS), size)
     for i in range(round(seconds * VIDEO_FPS)):
         photo = photos[(i // VIDEO_FPS) % len(photos)]
         left = (i % VIDEO_FPS) * margin // VIDEO_FPS
@@ -171,16 +171,20 @@ def main() -> int:
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the test video")
     parser.add_argument("--threads", type=int, default=0, help="torch's CPU threads (default: torch's own choice)")
+    parser.add_argument(
+        "--size", default="x".join(map(str, VIDEO_SIZE)), help="the test video's WIDTHxHEIGHT (1280x720: an HD webcam)"
+    )
     args = parser.parse_args()
+    size = tuple(int(n) for n in args.size.lower().split("x"))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # see the docstring: random weights only
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device} {args.precision}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        video = write_photo_video(Path(tmp) / "photos.avi", args.seconds)
+        video = write_photo_video(Path(tmp) / "photos.avi", args.seconds, size)
         frames = round(args.seconds * VIDEO_FPS)
-        print(f"video: {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} MJPG, {VIDEO_FPS} fps, {frames} frames of real photos")
+        print(f"video: {size[0]}x{size[1]} MJPG, {VIDEO_FPS} fps, {frames} frames of real photos")
         print(
             f"{'model':22} {'backend':17} {'eager FPS':>9} {'model-only FPS':>14} {'live FPS':>8} {'ratio':>5} "
             f"{'vs eager':>8} {'sustained':>9} {'latency ms p50/p95':>18} {'dropped':>9} {'capture FPS':>11} "

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import cv2
@@ -306,10 +307,12 @@ def test_frame_to_input_is_the_still_image_preprocessing(tmp_path, classifier, p
             (LiveSettings(mirror=True, roi=(0.0, 0.0, 0.5, 0.5)),  # the ROI is taken from the mirrored frame
              picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((0, 0, 100, 75))),
         ]
-        for settings, expected_picture in cases:
-            expected = preprocessor.batch_array([expected_picture])[0]
-            assert np.array_equal(frame_to_input(classifier, decoded, settings)[0], expected), settings
-            assert np.array_equal(frame_to_input(preprocessor, decoded, settings)[0], expected), settings
+        with ThreadPoolExecutor(2) as pool:  # as the pipeline resizes frames: in two bands at once
+            for settings, expected_picture in cases:
+                expected = preprocessor.batch_array([expected_picture])[0]
+                assert np.array_equal(frame_to_input(classifier, decoded, settings)[0], expected), settings
+                assert np.array_equal(frame_to_input(preprocessor, decoded, settings)[0], expected), settings
+                assert np.array_equal(frame_to_input(classifier, decoded, settings, pool)[0], expected), settings
 
 
 def test_the_display_shows_the_frame_mirrored_when_asked(tmp_path, classifier, photo_arrays):

@@ -1,6 +1,9 @@
 """Our preprocessing gives the same model input as timm's own eval transform, for models with different configs."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 import timm
 import torch
@@ -84,3 +87,21 @@ def test_batch_is_the_images_stacked(images):
 def test_data_config_round_trips_through_json_values():
     config = DataConfig((3, 288, 288), "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0, "squash")
     assert DataConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("mode", ["center", "squash", "border"])
+@pytest.mark.parametrize(("input_size", "interpolation"), [((3, 224, 224), "bicubic"), ((3, 192, 256), "bilinear")])
+def test_two_threads_resize_to_the_very_same_pixels(mode, input_size, interpolation, images, photo_arrays):
+    """The live view's two-thread resize (row bands, then column bands) gives what one Pillow call gives, bit for
+    bit, on camera-sized frames with odd sizes too, and on pictures too small to be worth splitting."""
+    config = DataConfig(input_size, interpolation, crop_pct=0.875, crop_mode=mode)
+    ours = Preprocessor(config)
+    frames = [Image.fromarray(photo_arrays["coffee"]).resize(size) for size in ((640, 480), (1280, 720), (641, 479))]
+    with ThreadPoolExecutor(2) as pool:
+        for image in [*frames, *images]:
+            assert np.array_equal(ours.fill_array(np.asarray(image), pool=pool), ours.fill_array(np.asarray(image))), (
+                mode, input_size, image.size
+            )
+    if mode != "border":  # border mode fits the whole picture and pads: there is no crop to split
+        landscape = [tried for (image_size, _, _), tried in ours._bands_tried.items() if image_size == (640, 480)]
+        assert landscape == [True], "a landscape camera frame is resized in bands, not only one Pillow call"
