@@ -29,6 +29,7 @@ _PIL_FILTERS = {
 
 
 BANDED_MIN_SIDE = 64  # smaller images resize faster than two threads can be handed the work
+BANDS_TRIED_KEPT = 64  # sizes whose banded resize was tried, remembered per preprocessor
 
 
 class Preprocessor:
@@ -79,10 +80,13 @@ class Preprocessor:
 
         Pillow chooses which of its two passes goes first by an estimate of its own (a tall photo squashed to a
         square goes vertical first); the bands follow the horizontal-first order, so they are only used where
-        Pillow does the same. A live stream's frames all have one size: one try, about 10 ms, per stream.
+        Pillow does the same. A live stream's frames all have one size: one try, about 10 ms, per stream (and one
+        per size while the user drags the crop box).
         """
         key = (image_size, size, box)
         if key not in self._bands_tried:
+            if len(self._bands_tried) >= BANDS_TRIED_KEPT:  # dragging the live crop box makes a size per frame
+                self._bands_tried.clear()
             noise = np.random.default_rng(0).integers(0, 256, (image_size[1], image_size[0], 3), dtype=np.uint8)
             probe = Image.fromarray(noise)
             expected = np.asarray(probe.resize(size, self._filter).crop(box))

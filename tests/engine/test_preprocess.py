@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
 
-from engine.preprocess import DataConfig, Preprocessor
+from engine.preprocess import BANDS_TRIED_KEPT, DataConfig, Preprocessor
 
 # Different input sizes, crop percentages, interpolations, means/stds and crop modes.
 ARCHS = [
@@ -105,3 +105,13 @@ def test_two_threads_resize_to_the_very_same_pixels(mode, input_size, interpolat
     if mode != "border":  # border mode fits the whole picture and pads: there is no crop to split
         landscape = [tried for (image_size, _, _), tried in ours._bands_tried.items() if image_size == (640, 480)]
         assert landscape == [True], "a landscape camera frame is resized in bands, not only one Pillow call"
+
+
+def test_dragging_the_live_crop_box_through_many_sizes_keeps_few_in_memory(photo_arrays):
+    ours = Preprocessor(DataConfig((3, 64, 64), crop_pct=1.0))
+    photo = photo_arrays["coffee"]
+    with ThreadPoolExecutor(2) as pool:
+        for width in range(100, 100 + BANDS_TRIED_KEPT + 10):  # a new crop size at every frame
+            crop = np.ascontiguousarray(photo[:90, :width])
+            assert np.array_equal(ours.fill_array(crop, pool=pool), ours.fill_array(crop)), width
+    assert 0 < len(ours._bands_tried) <= BANDS_TRIED_KEPT
