@@ -72,6 +72,11 @@ def clip_display_name(arch: str) -> str:
     return f"CLIP {name} ({tag})" if tag else f"CLIP {name}"
 
 
+def zero_shot_name(arch: str) -> str:
+    """What the status bar calls a zero-shot model, while it loads and once it has."""
+    return f"{clip_display_name(arch)} · zero-shot"
+
+
 def parse_classes(text: str) -> tuple[str, ...]:
     """Class names as a user types them: one per line, or separated by commas; blanks and repeats dropped.
 

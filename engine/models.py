@@ -11,7 +11,7 @@ from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
 
 from engine.bundle import is_bundle, read_bundle
 from engine.catalog import TORCHVISION_PREFIX, suggest_architectures
-from engine.clip_catalog import clip_display_name, is_clip_arch
+from engine.clip_catalog import is_clip_arch, zero_shot_name
 from engine.devices import resolve_device
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
@@ -160,8 +160,7 @@ def _load_zero_shot(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -
     weights, source = zero_shot.clip_weights(arch, spec.source.path, on_event, cancel)
     cancel.check()
     model, config = zero_shot.build_zero_shot(arch, weights, spec.source.classes, on_event, cancel)
-    name = f"{clip_display_name(arch)} · zero-shot"
-    return _Built(model, arch, spec.source.classes, config, source, name, files=(str(weights),))
+    return _Built(model, arch, spec.source.classes, config, source, zero_shot_name(arch), files=(str(weights),))
 
 
 _LOADERS: dict[type, Callable[[ModelSpec, EventSink, CancelToken], _Built]] = {

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.clip_catalog import clip_display_name
+from engine.clip_catalog import zero_shot_name
 from engine.paths import app_version, user_data_dir
 from engine.specs import (
     BUILTIN_NAME,
@@ -54,7 +54,7 @@ def spec_name(spec: ModelSpec) -> str:
     if isinstance(spec.source, Builtin):
         return BUILTIN_NAME
     if isinstance(spec.source, ZeroShot):
-        return f"{clip_display_name(spec.arch)} · zero-shot"
+        return zero_shot_name(spec.arch)
     return Path(spec.source.path).stem if isinstance(spec.source, Bundle) else spec.arch
 
 

@@ -348,17 +348,17 @@ class ModelPicker(QWidget):
     def load_model_file(self, path: str) -> None:
         """A bundle file loads on its own; plain weights load into the chosen architecture (on the Zero-shot tab, the
         chosen CLIP model)."""
+        arch = self.chosen_arch()
         if self.tabs.currentWidget() is self.zero_shot_page:
             self.zero_shot_page.use_classes(weights=path)
         elif is_bundle(path):
             self._request(ModelSpec(source=Bundle(path)))
-        elif not self.chosen_arch():
+        elif not arch:
             self._show_message(
                 f"{Path(path).name} holds weights only: select the architecture it was trained for in the list "
                 "(or type its timm name), then load the file again."
             )
         else:
-            arch = self.chosen_arch()
             self._when_known(arch, lambda: self._request(ModelSpec(arch, WeightsFile(path))))
 
     def load_bundle(self, path: str) -> None:

@@ -116,7 +116,7 @@ def load_settings(store: QSettings | None = None) -> AppSettings:
         model_arch=_as_str(store.value("model/arch"), ""),
         model_source=source if source in SOURCE_KINDS else "",
         model_path=_as_str(store.value("model/path"), ""),
-        model_classes=[c for c in _as_str(store.value("model/classes"), "").split("\n") if c],
+        model_classes=_as_str_list(store.value("model/classes")),
         device=device if device in DEVICE_CHOICES else defaults.device,
         precision=precision if precision in PRECISIONS else defaults.precision,
         backend=backend if backend in BACKENDS else defaults.backend,
@@ -134,7 +134,7 @@ def save_settings(settings: AppSettings, store: QSettings | None = None) -> None
     store.setValue("model/arch", settings.model_arch)
     store.setValue("model/source", settings.model_source)
     store.setValue("model/path", settings.model_path)
-    store.setValue("model/classes", "\n".join(settings.model_classes))
+    store.setValue("model/classes", list(settings.model_classes))
     store.setValue("device", settings.device)
     store.setValue("precision", settings.precision)
     store.setValue("backend", settings.backend)
