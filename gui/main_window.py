@@ -10,14 +10,12 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +38,7 @@ from gui.classify_view import ClassifyView
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import Failure, LoadProgress, ModelInfo
 from gui.live_view import LiveView
+from gui.menus import build_menu_bar
 from gui.model_picker import ModelPicker
 from gui.settings import AppSettings, save_settings
 from gui.status import MessageBanner, ModelStatus
@@ -78,6 +77,7 @@ class MainWindow(QMainWindow):
         self._loaded: ModelInfo | None = None  # the model the engine is using
         self._loaded_spec: ModelSpec | None = None  # and what it was loaded from
         self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
+        self._fallback: ModelSpec | None = None  # loaded again if the load in flight fails while none is in use
         self._devices: DeviceSupport | None = None  # as the engine reports them, once it has imported torch
         self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
         self._paths_to_open: list[str] = []  # files the app was started with, classified once a model is ready
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.picker_dock)
 
         self.model_status = ModelStatus(self.statusBar())
-        self._build_menus()
+        build_menu_bar(self)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.classify_view.cancel)
 
         worker = bridge.worker
@@ -131,70 +131,10 @@ class MainWindow(QMainWindow):
             self.classify_view.set_recent_folder(settings.recent_folders[0])
         self._restore_layout()
 
-    def _build_menus(self) -> None:
-        view = self.classify_view
-        file_menu = self.menuBar().addMenu("&File")
-        self._add_action(file_menu, "&Open images…", view.open_files, QKeySequence.StandardKey.Open)
-        self._add_action(file_menu, "Open &folder…", view.open_folder, "Ctrl+Shift+O")
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._fill_recent_menu()
-        self._add_action(file_menu, "&Paste image", view.paste_from_clipboard, QKeySequence.StandardKey.Paste)
-        file_menu.addSeparator()
-        self._add_action(file_menu, "&Export results…", view.export_results, "Ctrl+E")
-        file_menu.addSeparator()
-        self._add_action(file_menu, "Open &model file…", self.open_model_file)
-        file_menu.addSeparator()
-        self._add_action(file_menu, "&Quit", self.close, "Ctrl+Q")  # Windows has no standard Quit key
-
-        model_menu = self.menuBar().addMenu("&Model")
-        self._add_action(model_menu, "&Choose model…", self.toggle_picker, "Ctrl+M")
-        self._add_action(model_menu, "Cancel &loading", self.bridge.cancel_load)
-        model_menu.addSeparator()
-        self.train_action = self._add_action(model_menu, "&Train a model…", self.open_train_wizard, "Ctrl+T")
-        self.train_action.setToolTip("Teach a model your own classes from a folder of images (Ctrl+T)")
-        self.train_action.setIconText("Train a model…")  # a tool button would drop the ellipsis and the &
-        train_button = QToolButton()
-        train_button.setDefaultAction(self.train_action)
-        self.tabs.setCornerWidget(train_button, Qt.Corner.TopRightCorner)
-
-        view_menu = self.menuBar().addMenu("&View")
-        toggle = self.picker_dock.toggleViewAction()
-        toggle.setText("&Model picker")
-        view_menu.addAction(toggle)
-
-        help_menu = self.menuBar().addMenu("&Help")
-        self._add_action(help_menu, "Show &log", self.show_log)
-        self._add_action(help_menu, "&About Classifier Studio", self.show_about)
-
-    def _add_action(
-        self, menu: QMenu, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None
-    ) -> QAction:
-        action = menu.addAction(text)
-        action.triggered.connect(slot)
-        if isinstance(shortcut, QKeySequence.StandardKey):
-            action.setShortcuts(shortcut)  # all of the platform's bindings, e.g. Ctrl+V and Shift+Ins
-        elif shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        return action
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for folder in self.settings.recent_folders:
-            action = self.recent_menu.addAction(folder)
-            action.triggered.connect(lambda _checked=False, f=folder: self.classify_view.add_paths([f]))
-        if self.settings.recent_folders:
-            self.recent_menu.addSeparator()
-            self._add_action(self.recent_menu, "Clear recent folders", self._clear_recent_folders)
-        self.recent_menu.setEnabled(bool(self.settings.recent_folders))
-
-    def _clear_recent_folders(self) -> None:
-        self.settings.recent_folders = []
-        self._fill_recent_menu()
-
     def _on_folder_used(self, folder: str) -> None:
         self.settings.add_recent_folder(folder)
         self.classify_view.set_recent_folder(folder)
-        self._fill_recent_menu()
+        self.recent_menu.refresh()
 
     def _restore_layout(self) -> None:
         restored = bool(self.settings.window_geometry) and self.restoreGeometry(self.settings.window_geometry)
@@ -281,6 +221,8 @@ class MainWindow(QMainWindow):
         superseded. Returns the request id."""
         choice = choice or self.picker.choice
         self.banner.hide()
+        if self._loaded is None and self._loading is not None and self._loading[0] != spec:
+            self._fallback = self._fallback or self._loading[0]  # what the user had chosen before, never "No model"
         self._loading = (spec, choice)
         # int8 calibrates on a few images from the folders the user classified lately.
         request_id = self.bridge.request_load(spec, choice, tuple(self.settings.recent_folders))
@@ -334,12 +276,12 @@ class MainWindow(QMainWindow):
             self.picker.select_arch(spec.arch)
         self._startup_load_id = self.load_model(spec)
 
-    def _fall_back_to_builtin(self, failed: ModelSpec, failure: Failure) -> None:
-        """The remembered model cannot be had (e.g. offline and never downloaded): say so, use the built-in one."""
-        self.load_model(builtin_model_spec())
+    def _fall_back(self, failed: ModelSpec, failure: Failure, spec: ModelSpec, instead: str) -> None:
+        """No model is in use and `failed` cannot be had (e.g. offline and never downloaded): say so, load `spec`.
+        If that fails in turn, the built-in model, which needs no network."""
+        self._startup_load_id = self.load_model(spec)
         self.banner.show_message(
-            f"{spec_name(failed)} could not be loaded ({failure.message.rstrip('.')}); "
-            "using the built-in model instead.",
+            f"{spec_name(failed)} could not be loaded ({failure.message.rstrip('.')}); {instead}.",
             failure.hint,
             "Open model file…",
         )
@@ -355,7 +297,7 @@ class MainWindow(QMainWindow):
         if not self._is_current(info.request_id) or self._loading is None:
             return
         spec, choice = self._loading
-        self._loading = None
+        self._loading = self._fallback = None
         self._loaded, self._loaded_spec = info, spec
         self.settings.remember_model(spec, choice)
         self.picker.show_in_use(spec)
@@ -370,16 +312,19 @@ class MainWindow(QMainWindow):
         if not self._is_current(failure.request_id) or self._loading is None:
             return  # a superseded load: the newer one speaks for itself
         failed, self._loading = self._loading[0], None
+        fallback, self._fallback = self._fallback, None
         self._show_loaded_model()  # the engine keeps using the previous model, if any
         if failure.cancelled:
             if self._loaded is None:
                 self.model_status.show_cancelled()
             return
-        if failure.request_id == self._startup_load_id and not isinstance(failed.source, Builtin):
-            self._fall_back_to_builtin(failed, failure)
-            return
-        self.model_status.show_error(failure.message)
-        self.banner.show_message(failure.message, failure.hint, "Open model file…")
+        if self._loaded is None and fallback is not None:
+            self._fall_back(failed, failure, fallback, f"loading {spec_name(fallback)} again")
+        elif failure.request_id == self._startup_load_id and not isinstance(failed.source, Builtin):
+            self._fall_back(failed, failure, builtin_model_spec(), "using the built-in model instead")
+        else:
+            self.model_status.show_error(failure.message)
+            self.banner.show_message(failure.message, failure.hint, "Open model file…")
 
     def _show_loaded_model(self) -> None:
         if self._loaded is None:

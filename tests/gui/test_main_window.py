@@ -20,7 +20,7 @@ from safetensors.torch import save as safetensors_bytes
 from engine.builtin import BUILTIN_NAME
 from engine.catalog import DEFAULT_ARCH, catalog
 from engine.devices import available_devices, device_support
-from engine.models import Bundle, ModelSpec, RandomInit
+from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile
 from engine.specs import InferenceChoice
 from gui.application import StudioApplication
 from gui.main_window import MainWindow, device_text
@@ -270,6 +270,24 @@ def test_switching_model_mid_load_supersedes_the_first(open_window, qtbot, tiny_
     assert [info.name for info in loaded] == [tiny_bundle.name]
     assert all(f.cancelled for f in failed) and [f.request_id for f in failed] in ([], [first])
     assert not window.banner.isVisible()
+
+
+def test_a_model_that_fails_while_the_first_still_loads_brings_the_first_back(open_window, qtbot, tiny_bundle,
+                                                                            photo_files, tmp_path):
+    """Nothing was in use yet when the second choice failed: the window loads the first again, never "No model"."""
+    garbage = tmp_path / "weights.pth"
+    garbage.write_bytes(os.urandom(4096))
+    window = open_window()
+    window.load_model(ModelSpec(source=Bundle(str(tiny_bundle))), InferenceChoice("cpu", "fp32"))
+    window.load_model(ModelSpec("resnet18", WeightsFile(str(garbage))), InferenceChoice("cpu", "fp32"))
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.model_status.state_label.text() == "ready",
+                    timeout=WAIT_MS)
+    assert window.model_status.model_label.text() == tiny_bundle.name
+    message = window.banner.message_label.text()
+    assert message.startswith("resnet18 could not be loaded (") and "weights.pth" in message
+    assert message.endswith(f"; loading {tiny_bundle.name} again.")
+    drop_files(window.classify_view, qtbot, [photo_files[0]])  # and the engine classifies with it
+    assert window.classify_view.single_card.bars.rows[0][0].text() in {"cat", "dog", "bird"}
 
 
 def test_settings_survive_closing_and_reopening(open_window, qtbot, tiny_bundle, photo_files):

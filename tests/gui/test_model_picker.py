@@ -20,7 +20,8 @@ from engine.specs import DeviceSupport, InferenceChoice, builtin_model_spec
 from engine.training.run import models_dir
 from gui.engine_messages import ModelInfo
 from gui.inference_form import DEVICE_NAMES
-from gui.model_picker import ARCH_ROLE, NAME, PARAMS, TAGS, ModelPicker
+from gui.catalog_table import ARCH_ROLE, NAME, PARAMS, TAGS
+from gui.model_picker import ModelPicker
 from gui.my_models_view import IN_USE_TIP, MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
 from tests.conftest import TINY_ARCH, make_bundle
 from tests.engine.test_my_models import save_my_model
