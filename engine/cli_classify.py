@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.predict import expand_paths
 
-    spec = model_spec_from_args(args.model, args.weights, args.classes)
+    spec = model_spec_from_args(args.model, args.weights, args.classes, args.prompt)
     reporter = StderrReporter(sys.stderr)
     cancel = CancelToken()
     with cancel_on_ctrl_c(cancel):

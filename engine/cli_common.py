@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.catalog import DEFAULT_ARCH
-from engine.clip_catalog import CLIP_MODELS, DEFAULT_CLIP_ARCH, is_clip_arch, parse_classes, resolve_clip_arch
+from engine.clip_catalog import (
+    CLIP_MODELS,
+    DEFAULT_CLIP_ARCH,
+    DEFAULT_PROMPT,
+    is_clip_arch,
+    parse_classes,
+    parse_prompt,
+    resolve_clip_arch,
+)
 from engine.errors import UserFacingError
 from engine.events import CancelToken, Event, Log, Progress
 from engine.specs import BACKENDS as BACKEND_CHOICES
@@ -43,11 +51,19 @@ def default_model_spec() -> ModelSpec:
     return spec_for_name(DEFAULT_ARCH)
 
 
-def model_spec_from_args(model: str | None, weights: str | None, classes: str | None = None) -> ModelSpec:
+def model_spec_from_args(
+    model: str | None, weights: str | None, classes: str | None = None, prompt: str | None = None
+) -> ModelSpec:
     """--model: a catalog/timm name (Hub weights) or a bundle path; --weights: a file for the named architecture;
-    --classes: zero-shot class names for a CLIP --model (the default CLIP model when there is none)."""
+    --classes: zero-shot class names for a CLIP --model (the default CLIP model when there is none), each put in
+    the sentence --prompt."""
     from engine.specs import Bundle, ModelSpec, WeightsFile, ZeroShot, spec_for_name
 
+    if prompt is not None and classes is None:
+        raise UserFacingError(
+            "--prompt is the sentence zero-shot class names are put in, and no --classes were given.",
+            'Add the classes, e.g. --classes "sparrow, robin" --prompt "a photo of a {}, a type of bird."',
+        )
     if classes is not None or (model is not None and is_clip_arch(model)):
         if model is not None and not is_clip_arch(model):
             raise UserFacingError(
@@ -59,7 +75,8 @@ def model_spec_from_args(model: str | None, weights: str | None, classes: str | 
             raise UserFacingError(
                 f"{model} sorts images into classes you name.", 'Give them with --classes "cat, dog, coffee mug".'
             )
-        return ModelSpec(resolve_clip_arch(model or DEFAULT_CLIP_ARCH), ZeroShot(parse_classes(classes), weights or ""))
+        source = ZeroShot(parse_classes(classes), weights or "", parse_prompt(prompt or ""))
+        return ModelSpec(resolve_clip_arch(model or DEFAULT_CLIP_ARCH), source)
     if weights is not None:
         if not model or _is_path(model):
             raise UserFacingError(
@@ -96,6 +113,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAMES",
         help='zero-shot: sort images into these classes, no training needed ("cat, dog, coffee mug"); with a CLIP '
         f"--model (default {DEFAULT_CLIP_ARCH}; see `models`)",
+    )
+    add(
+        "--prompt",
+        metavar="SENTENCE",
+        help=f'zero-shot: the sentence each class name is put in, at its {{}} (default: "{DEFAULT_PROMPT}"); saying '
+        'what the pictures are helps, e.g. "a photo of a {}, a type of bird."',
     )
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
     add("--precision", choices=PRECISION_CHOICES, default="fp32", help="number format (default: fp32)")

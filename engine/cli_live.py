@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.live.pipeline import LiveSettings  # deferred: OpenCV and torch take a while to import
     from engine.live.sources import open_source
 
-    spec = model_spec_from_args(args.model, args.weights, args.classes)
+    spec = model_spec_from_args(args.model, args.weights, args.classes, args.prompt)
     settings = LiveSettings(topk=args.topk, smoothing=args.smoothing, mirror=args.mirror)
     source = open_source(args.source, loop=args.loop)
     # Opened before the model loads, so a missing camera or a broken file is reported at once; the capture

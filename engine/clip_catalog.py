@@ -12,6 +12,10 @@ from engine.errors import UserFacingError
 
 CLIP_PREFIX = "clip/"
 MAX_CLASSES = 1000
+# The sentence each class name is put in: a bare name matches photos less well than a sentence (the CLIP paper).
+DEFAULT_PROMPT = "a photo of a {}."
+CLASS_SLOT = "{}"
+MAX_PROMPT_CHARS = 200  # CLIP reads 77 tokens at most: the class name must still fit after the sentence
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,29 @@ def parse_classes(text: str) -> tuple[str, ...]:
     if len(names) > MAX_CLASSES:
         raise UserFacingError(f"{len(names):,} class names are more than {MAX_CLASSES:,}.", "Give fewer classes.")
     return tuple(names)
+
+
+def parse_prompt(text: str) -> str:
+    """The sentence as the user typed it, spaces tidied; blank means DEFAULT_PROMPT.
+
+    Raises UserFacingError unless it holds {} exactly once, where each class name goes.
+    """
+    prompt = " ".join(text.split())
+    if not prompt:
+        return DEFAULT_PROMPT
+    if prompt.count(CLASS_SLOT) != 1:
+        raise UserFacingError(
+            f'The sentence "{prompt}" needs {CLASS_SLOT} once, where each class name goes.',
+            'For example: "a photo of a {}, a type of bird." or "a close-up photo of a {} on a conveyor belt."',
+        )
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserFacingError(
+            f"The sentence is {len(prompt)} characters long, more than {MAX_PROMPT_CHARS}.",
+            "CLIP reads short sentences: keep it to a few words around {}.",
+        )
+    return prompt
+
+
+def fill_prompt(prompt: str, name: str) -> str:
+    """The sentence for one class: `name` where {} is (other braces are the user's text, left as they are)."""
+    return prompt.replace(CLASS_SLOT, name, 1)

@@ -159,8 +159,9 @@ def _load_zero_shot(spec: ModelSpec, on_event: EventSink, cancel: CancelToken) -
         raise UserFacingError(f"{arch} is not a CLIP model.", "Zero-shot classes need a CLIP model.")
     weights, source = zero_shot.clip_weights(arch, spec.source.path, on_event, cancel)
     cancel.check()
-    model, config = zero_shot.build_zero_shot(arch, weights, spec.source.classes, on_event, cancel)
-    return _Built(model, arch, spec.source.classes, config, source, zero_shot_name(arch), files=(str(weights),))
+    classes, prompt = spec.source.classes, spec.source.prompt
+    model, config = zero_shot.build_zero_shot(arch, weights, classes, on_event, cancel, prompt)
+    return _Built(model, arch, classes, config, source, zero_shot_name(arch), files=(str(weights),))
 
 
 _LOADERS: dict[type, Callable[[ModelSpec, EventSink, CancelToken], _Built]] = {

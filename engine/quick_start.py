@@ -199,7 +199,8 @@ def _request_key(spec: ModelSpec, choice: InferenceChoice, calibration_folders: 
         "arch": spec.arch,
         "source": type(source).__name__,
         "path": os.path.abspath(path) if path else None,
-        "classes": list(getattr(source, "classes", ())),  # zero-shot: other classes, another model
+        "classes": list(getattr(source, "classes", ())),  # zero-shot: other classes or sentence, another model
+        "prompt": getattr(source, "prompt", None),
         "choice": [choice.device, choice.precision, choice.backend, choice.int8],
         "calibration": [os.path.abspath(f) for f in calibration_folders] if choice.int8 else [],
         "versions": {name: package_version(name) for name in ("classifier-studio", "timm", "torch", "onnxruntime")},

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from engine.catalog import BUILTIN_ARCH, find_entry
+from engine.clip_catalog import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
     import torch
@@ -89,10 +90,12 @@ class ZeroShot:
     """A CLIP model (ModelSpec.arch "clip/ViT-B-32/openai") that sorts images into the classes the user names.
 
     `path`: a local open_clip checkpoint for that model; empty means its weights from the Hugging Face Hub.
+    `prompt`: the sentence each class name is put in, where its {} is.
     """
 
     classes: tuple[str, ...]
     path: str = ""
+    prompt: str = DEFAULT_PROMPT
 
 
 ModelSource = Union[Hub, WeightsFile, Bundle, Builtin, RandomInit, ZeroShot]

@@ -1,10 +1,10 @@
 """Zero-shot classification with CLIP: the user names the classes, and no training is needed.
 
-CLIP's text encoder turns each class name, put in a sentence ("a photo of a coffee mug."), into an embedding,
-once, when the model loads. An image's logits are then its CLIP similarity to each class (cosine similarity
-times CLIP's learned scale), as in the CLIP paper, so softmax gives the class probabilities. The result is an
-ordinary image classifier: a plain module from image to logits, which every backend, ONNX Runtime's export and
-the live view run like any other.
+CLIP's text encoder turns each class name, put in a sentence ("a photo of a coffee mug.", or one the user wrote),
+into an embedding, once, when the model loads. An image's logits are then its CLIP similarity to each class
+(cosine similarity times CLIP's learned scale), as in the CLIP paper, so softmax gives the class probabilities.
+The result is an ordinary image classifier: a plain module from image to logits, which every backend, ONNX
+Runtime's export and the live view run like any other.
 
 open_clip (mlfoundations' implementation, which the CLIP checkpoints on the Hugging Face Hub are published for)
 builds the model and its tokenizer; its vocabulary ships inside the package, so nothing but the weights is ever
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from engine.clip_catalog import CLIP_MODELS, split_clip_arch
+from engine.clip_catalog import CLIP_MODELS, DEFAULT_PROMPT, fill_prompt, split_clip_arch
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, Progress
 from engine.hub import download_hub_weights
@@ -27,7 +27,6 @@ from engine.onnx_session import ClassEmbeddings
 from engine.specs import DataConfig
 from engine.weights import read_state_dict
 
-PROMPT = "a photo of a {}."  # CLIP's default prompt: a bare class name matches photos less well than a sentence
 TEXT_BATCH = 8  # class names encoded per step: progress and cancellation between steps
 # open_clip publishes safetensors beside its original pickles; both are read safely (engine.weights).
 CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -87,9 +86,15 @@ def clip_weights(arch: str, path: str, on_event: EventSink, cancel: CancelToken)
 
 
 def build_zero_shot(
-    arch: str, weights: Path, classes: tuple[str, ...], on_event: EventSink, cancel: CancelToken
+    arch: str,
+    weights: Path,
+    classes: tuple[str, ...],
+    on_event: EventSink,
+    cancel: CancelToken,
+    prompt: str = DEFAULT_PROMPT,
 ) -> tuple[ZeroShotClassifier, DataConfig]:
-    """The zero-shot classifier for `classes` from the CLIP checkpoint `weights`, and its data config."""
+    """The zero-shot classifier for `classes`, each put in the sentence `prompt`, from the CLIP checkpoint
+    `weights`, and its data config."""
     import open_clip
     from open_clip.convert import convert_state_dict
 
@@ -109,13 +114,18 @@ def build_zero_shot(
             f"unexpected tensors (e.g. {example}).",
             "Choose the CLIP model these weights were trained for.",
         )
-    embeddings = _class_embeddings(clip, open_clip.get_tokenizer(name), classes, on_event, cancel)
+    embeddings = _class_embeddings(clip, open_clip.get_tokenizer(name), classes, prompt, on_event, cancel)
     model = ZeroShotClassifier(clip.visual, embeddings, clip.logit_scale)
     return model, _data_config(clip.visual.preprocess_cfg, config)
 
 
 def _class_embeddings(
-    clip: torch.nn.Module, tokenizer, classes: tuple[str, ...], on_event: EventSink, cancel: CancelToken
+    clip: torch.nn.Module,
+    tokenizer,
+    classes: tuple[str, ...],
+    prompt: str,
+    on_event: EventSink,
+    cancel: CancelToken,
 ) -> torch.Tensor:
     what = "Reading the class names"
     chunks = []
@@ -124,7 +134,7 @@ def _class_embeddings(
             cancel.check()
             on_event(Progress(what, start, len(classes)))
             names = classes[start:start + TEXT_BATCH]
-            chunks.append(clip.encode_text(tokenizer([PROMPT.format(n) for n in names]), normalize=True))
+            chunks.append(clip.encode_text(tokenizer([fill_prompt(prompt, n) for n in names]), normalize=True))
     on_event(Progress(what, len(classes), len(classes)))
     return torch.cat(chunks).clone()  # out of inference mode, so it can be a module's buffer
 

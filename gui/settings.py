@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from engine.clip_catalog import DEFAULT_PROMPT, parse_prompt
+from engine.errors import UserFacingError
 from engine.specs import (
     BACKENDS,
     DEVICE_CHOICES,
@@ -37,6 +39,7 @@ class AppSettings:
     model_source: str = ""  # one of SOURCE_KINDS; empty until a model has loaded once
     model_path: str = ""  # the weights file or bundle, for "file" and "bundle" (and a CLIP file for "zero-shot")
     model_classes: list[str] = field(default_factory=list)  # the class names, for "zero-shot"
+    model_prompt: str = ""  # the sentence they are put in, for "zero-shot"; empty means the default
     device: str = "auto"
     precision: str = "fp32"
     backend: str = "auto"  # one of engine.specs.BACKENDS
@@ -57,8 +60,14 @@ class AppSettings:
         if self.model_source == "bundle" and self.model_path:
             return ModelSpec(source=Bundle(self.model_path))
         if self.model_source == "zero-shot" and self.model_arch and len(self.model_classes) >= 2:
-            return ModelSpec(self.model_arch, ZeroShot(tuple(self.model_classes), self.model_path))
+            return ModelSpec(self.model_arch, ZeroShot(tuple(self.model_classes), self.model_path, self._prompt()))
         return None
+
+    def _prompt(self) -> str:
+        try:
+            return parse_prompt(self.model_prompt)
+        except UserFacingError:  # written by hand: the default sentence rather than no model
+            return DEFAULT_PROMPT
 
     @property
     def inference_choice(self) -> InferenceChoice:
@@ -84,6 +93,7 @@ class AppSettings:
         else:
             return
         self.model_classes = list(source.classes) if isinstance(source, ZeroShot) else []
+        self.model_prompt = source.prompt if isinstance(source, ZeroShot) and source.prompt != DEFAULT_PROMPT else ""
         self.remember_choice(choice)
 
     def add_recent_folder(self, folder: str) -> None:
@@ -117,6 +127,7 @@ def load_settings(store: QSettings | None = None) -> AppSettings:
         model_source=source if source in SOURCE_KINDS else "",
         model_path=_as_str(store.value("model/path"), ""),
         model_classes=_as_str_list(store.value("model/classes")),
+        model_prompt=_as_str(store.value("model/prompt"), ""),
         device=device if device in DEVICE_CHOICES else defaults.device,
         precision=precision if precision in PRECISIONS else defaults.precision,
         backend=backend if backend in BACKENDS else defaults.backend,
@@ -135,6 +146,7 @@ def save_settings(settings: AppSettings, store: QSettings | None = None) -> None
     store.setValue("model/source", settings.model_source)
     store.setValue("model/path", settings.model_path)
     store.setValue("model/classes", list(settings.model_classes))
+    store.setValue("model/prompt", settings.model_prompt)
     store.setValue("device", settings.device)
     store.setValue("precision", settings.precision)
     store.setValue("backend", settings.backend)

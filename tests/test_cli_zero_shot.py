@@ -35,6 +35,16 @@ def test_classify_sorts_photos_into_the_named_classes(clip_file, photo_files):
         assert abs(sum(top["prob"] for top in result["top"]) - 1) < 1e-4
     assert f"Using clip/{NAME}" in done.stderr
 
+    in_a_sentence = run_cli(
+        "classify", *photo_files[:2], "--model", f"clip/{NAME}", "--weights", clip_file,
+        "--classes", "cat, coffee mug,  rocket", "--backend", "pytorch", "--json", "--prompt", "a sketch of a {}.",
+    )
+    assert in_a_sentence.returncode == 0, in_a_sentence.stderr
+    tops = [[(top["label"], round(top["prob"], 4)) for top in result["top"]] for result in results]
+    sketch_tops = [[(top["label"], round(top["prob"], 4)) for top in json.loads(line)["top"]]
+                   for line in in_a_sentence.stdout.splitlines()]
+    assert len(sketch_tops) == 2 and sketch_tops != tops  # CLIP read other sentences
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -42,6 +52,8 @@ def test_classify_sorts_photos_into_the_named_classes(clip_file, photo_files):
         (["--classes", "cat"], "needs at least two class names"),
         (["--model", "resnet50", "--classes", "cat, dog"], "--classes needs a CLIP model, and resnet50 is not one"),
         (["--model", "clip/ViT-B-32"], 'Give them with --classes "cat, dog, coffee mug"'),
+        (["--classes", "cat, dog", "--prompt", "a photo of a cat"], "needs {} once, where each class name goes"),
+        (["--prompt", "a photo of a {}."], "no --classes were given"),
     ],
 )
 def test_zero_shot_mistakes_get_a_clear_message_and_exit_status_2(photo_files, args, message):

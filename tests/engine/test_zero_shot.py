@@ -17,7 +17,14 @@ from PIL import Image
 from safetensors.torch import save as safetensors_bytes
 from safetensors.torch import save_file
 
-from engine.clip_catalog import CLIP_MODELS, DEFAULT_CLIP_ARCH, parse_classes, resolve_clip_arch
+from engine.clip_catalog import (
+    CLIP_MODELS,
+    DEFAULT_CLIP_ARCH,
+    DEFAULT_PROMPT,
+    parse_classes,
+    parse_prompt,
+    resolve_clip_arch,
+)
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Progress
 from engine.models import load_model
@@ -25,7 +32,7 @@ from engine.predict import Classifier
 from engine.quick_start import quick_classifier, remember
 from engine.runtime import PyTorchBackend, create_backend
 from engine.specs import InferenceChoice, ModelSpec, ZeroShot
-from engine.zero_shot import PROMPT, new_clip
+from engine.zero_shot import new_clip
 from tests.hub_server import FakeHub
 
 NAME = "ViT-S-32-alt"
@@ -51,18 +58,20 @@ def clip_file(tmp_path_factory, clip_state):
     return path
 
 
-def open_clip_probabilities(clip_model, image: Image.Image, classes: tuple[str, ...]) -> np.ndarray:
+def open_clip_probabilities(
+    clip_model, image: Image.Image, classes: tuple[str, ...], prompt: str = DEFAULT_PROMPT
+) -> np.ndarray:
     """CLIP zero-shot as open_clip's own README computes it, with open_clip's own eval transform."""
     preprocess = open_clip.image_transform(clip_model.visual.image_size, is_train=False)
-    tokens = open_clip.get_tokenizer(NAME)([PROMPT.format(name) for name in classes])
+    tokens = open_clip.get_tokenizer(NAME)([prompt.format(name) for name in classes])
     with torch.no_grad():
         image_features = clip_model.encode_image(preprocess(image)[None], normalize=True)
         text_features = clip_model.encode_text(tokens, normalize=True)
         return (clip_model.logit_scale.exp() * image_features @ text_features.T).softmax(dim=-1).numpy()
 
 
-def zero_shot(classes=CLASSES, path="") -> ModelSpec:
-    return ModelSpec(ARCH, ZeroShot(classes, path))
+def zero_shot(classes=CLASSES, path="", prompt=DEFAULT_PROMPT) -> ModelSpec:
+    return ModelSpec(ARCH, ZeroShot(classes, path, prompt))
 
 
 def test_class_names_are_read_as_users_type_them():
@@ -75,6 +84,17 @@ def test_class_names_are_read_as_users_type_them():
     assert resolve_clip_arch("clip/ViT-B-16") == "clip/ViT-B-16/openai"  # the curated checkpoint of that model
     assert resolve_clip_arch("clip/ViT-B-32/laion2b_s34b_b79k") == "clip/ViT-B-32/laion2b_s34b_b79k"
     assert resolve_clip_arch(ARCH) == ARCH
+
+
+def test_the_sentence_is_read_as_users_type_it():
+    assert parse_prompt("") == parse_prompt("   ") == DEFAULT_PROMPT == "a photo of a {}."
+    assert parse_prompt("  a  photo of a {},\n a type of bird. ") == "a photo of a {}, a type of bird."
+    assert parse_prompt("a {} in {braces}") == "a {} in {braces}"  # other braces are the user's words
+    for wrong in ("a photo of a cat", "a {} next to a {}"):
+        with pytest.raises(UserFacingError, match="needs {} once"):
+            parse_prompt(wrong)
+    with pytest.raises(UserFacingError, match="more than 200"):
+        parse_prompt("a photo of a {} " + "and more " * 30)
 
 
 def test_the_curated_models_have_hub_weights_in_open_clip():
@@ -95,6 +115,18 @@ def test_zero_shot_computes_what_open_clip_computes_on_a_real_photo(clip_model, 
         np.testing.assert_allclose(ours, open_clip_probabilities(clip_model, image, CLASSES), atol=1e-5)
     reading = [e for e in events if isinstance(e, Progress) and e.what == "Reading the class names"]
     assert reading[-1].done == reading[-1].total == len(CLASSES)
+
+
+def test_a_sentence_of_the_users_own_is_what_clip_reads(clip_model, clip_file, photo_arrays):
+    prompt = "a blurry photo of a {}, taken on a {phone}."
+    loaded = load_model(zero_shot(path=str(clip_file), prompt=prompt), device="cpu")
+    classifier = Classifier(loaded, PyTorchBackend(loaded))
+    image = Image.fromarray(photo_arrays["chelsea"])
+    ours = classifier.probabilities(classifier.preprocessor.batch_array([image]))
+
+    theirs = open_clip_probabilities(clip_model, image, CLASSES, prompt.replace("{phone}", "{{phone}}"))
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert np.abs(ours - open_clip_probabilities(clip_model, image, CLASSES)).max() > 1e-3  # not the default's
 
 
 def test_onnx_runtime_exports_the_image_encoder_once_for_every_set_of_classes(clip_file, photo_arrays, tmp_path):
@@ -120,7 +152,7 @@ def test_int8_is_declined_with_a_note_and_the_model_runs_at_full_precision(clip_
     assert any("int8 is not offered for zero-shot models" in getattr(n, "text", "") for n in notes)
 
 
-def test_a_quick_start_keeps_the_classes_and_other_classes_load_in_full(clip_file, photo_arrays):
+def test_a_quick_start_keeps_the_classes_and_other_classes_or_sentences_load_in_full(clip_file, photo_arrays):
     spec, choice = zero_shot(path=str(clip_file)), InferenceChoice("cpu")
     loaded = load_model(spec, device="cpu")
     classifier = Classifier(loaded, create_backend(loaded, "auto"))
@@ -131,6 +163,7 @@ def test_a_quick_start_keeps_the_classes_and_other_classes_load_in_full(clip_fil
     batch = quick.preprocessor.batch_array([Image.fromarray(photo_arrays["coffee"])])
     np.testing.assert_allclose(quick.probabilities(batch), classifier.probabilities(batch), atol=1e-5)
     assert quick_classifier(zero_shot(("cat", "dog"), str(clip_file)), choice) is None
+    assert quick_classifier(zero_shot(CLASSES, str(clip_file), "a drawing of a {}."), choice) is None
 
 
 def test_cancel_while_reading_the_class_names(clip_file):

@@ -20,7 +20,7 @@ from safetensors.torch import save as safetensors_bytes
 from engine.builtin import BUILTIN_NAME
 from engine.catalog import DEFAULT_ARCH, catalog
 from engine.devices import available_devices, device_support
-from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile
+from engine.models import Bundle, ModelSpec, RandomInit, WeightsFile, ZeroShot
 from engine.specs import InferenceChoice
 from gui.application import StudioApplication
 from gui.main_window import MainWindow, device_text
@@ -335,6 +335,17 @@ def test_settings_written_by_hand_are_read_back(tmp_path):
     path.write_text(f"[General]\nschema_version=1\nrecent_folders={folder}\ntopk=3\ndevice=cpu\n", encoding="utf-8")
     settings = load_settings()
     assert (settings.recent_folders, settings.topk, settings.device) == ([folder], 3, "cpu")
+
+
+def test_a_zero_shot_sentence_edited_by_hand_into_nonsense_falls_back_to_clips_own(tmp_path):
+    path = Path(user_settings_store().fileName())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "[General]\nschema_version=1\n[model]\nsource=zero-shot\narch=clip/ViT-B-32/openai\n"
+        'classes=ant, bee\nprompt="no braces here"\n',
+        encoding="utf-8",
+    )
+    assert load_settings().model_spec() == ModelSpec("clip/ViT-B-32/openai", ZeroShot(("ant", "bee")))
 
 
 def test_corrupt_settings_fall_back_to_defaults(open_window):

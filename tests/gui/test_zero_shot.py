@@ -40,6 +40,7 @@ def test_named_classes_classify_a_dropped_photo_and_come_back_after_a_restart(op
     window.picker.tabs.setCurrentWidget(page)
     page.show_spec(ModelSpec(ARCH, ZeroShot(("x", "y"))))  # offers the test's model in the list, as for any CLIP
     page.classes_field.setPlainText("cat, coffee mug\nrocket\n")
+    qtbot.keyClicks(page.prompt_field, "a photo of a {}, on my desk.")
     qtbot.mouseClick(page.use_button, Qt.MouseButton.LeftButton)
 
     status = window.model_status
@@ -52,16 +53,18 @@ def test_named_classes_classify_a_dropped_photo_and_come_back_after_a_restart(op
     window.close()
 
     settings = load_settings()
-    assert settings.model_spec() == ModelSpec(ARCH, ZeroShot(("cat", "coffee mug", "rocket")))
+    assert settings.model_spec() == ModelSpec(ARCH, ZeroShot(("cat", "coffee mug", "rocket"), "",
+                                                             "a photo of a {}, on my desk."))
     reopened = open_window(autoload=True, settings=settings)
     qtbot.waitUntil(lambda: reopened.model_status.state_label.text() == "ready", timeout=WAIT_MS)
     assert reopened.model_status.model_label.text() == f"CLIP {NAME} ({TAG}) · zero-shot"
     reopened_page = reopened.picker.zero_shot_page
     assert reopened_page.classes_field.toPlainText() == "cat\ncoffee mug\nrocket"
+    assert reopened_page.prompt_field.text() == "a photo of a {}, on my desk."
     assert reopened_page.model_box.currentData() == ARCH
 
 
-def test_fewer_than_two_classes_are_explained_inline_and_nothing_loads(open_window, qtbot):
+def test_fewer_than_two_classes_or_a_sentence_without_braces_are_explained_inline_and_nothing_loads(open_window, qtbot):
     window = open_window()
     requests = []
     window.picker.load_requested.connect(lambda spec, choice: requests.append(spec))
@@ -74,6 +77,15 @@ def test_fewer_than_two_classes_are_explained_inline_and_nothing_loads(open_wind
     assert requests == [] and window.model_status.model_label.text() == "No model"
     page.classes_field.setPlainText("cat, dog")  # typing clears the message
     assert window.picker.message == ""
+
+    page.prompt_field.setText("a photo of my cat")  # a sentence with no place for the class name
+    qtbot.keyClick(page.prompt_field, Qt.Key.Key_Return)  # Return in the sentence uses the classes
+    assert "needs {} once, where each class name goes" in window.picker.message
+    assert requests == []
+    page.prompt_field.clear()  # empty: CLIP's own sentence
+    qtbot.keyClick(page.prompt_field, Qt.Key.Key_Return)
+    assert window.picker.message == ""
+    assert [spec.source for spec in requests] == [ZeroShot(("cat", "dog"), "", "a photo of a {}.")]
 
 
 def test_load_weights_file_on_the_zero_shot_tab_uses_the_checkpoint_for_the_chosen_clip_model(
