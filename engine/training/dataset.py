@@ -148,9 +148,11 @@ def scan_class_folders(
     is_split = folders["train"] != root_path
     classes, class_problems, dropped = _judge_classes(per_class, is_split, folders["train"], root_path)
     if len(classes) < 2:
-        only = f'only one with usable images ("{classes[0]}")' if classes else "none with usable images"
+        only = f'only one with enough usable images ("{classes[0]}")' if classes else "none with enough usable images"
+        too_few = "".join(f" {problem.message}" for problem in class_problems
+                          if problem.kind == "few_images" and os.path.basename(problem.path) not in classes)
         raise UserFacingError(f'Training needs at least two classes; "{root_path}" has {only}.'
-                              + _why_left_out(classes, left_out),
+                              + too_few + _why_left_out(classes, left_out),
                               "Add a folder of images for each further class next to it, e.g. cats and dogs.")
 
     splits: dict[str, list[LabeledImage]] = {"train": [], "val": [], "test": []}

@@ -199,6 +199,13 @@ def test_refuses_folders_it_cannot_train_on(tmp_path):
     with pytest.raises(UserFacingError, match="no usable images"):
         scan_class_folders(tmp_path / "texts")
 
+    write_image(tmp_path / "lone" / "cats" / "0.png")  # one image: too few to split, the only class left out
+    for index in range(5):
+        write_image(tmp_path / "lone" / "dogs" / f"{index}.png", size=(12 + index, 12))
+    with pytest.raises(UserFacingError, match='has only one with enough usable images \\("dogs"\\)') as refused:
+        scan_class_folders(tmp_path / "lone")
+    assert 'Class "cats" has only 1 usable image, too few to split' in refused.value.message
+
     with pytest.raises(UserFacingError, match="does not exist"):
         scan_class_folders(tmp_path / "missing")
 
