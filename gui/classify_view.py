@@ -207,7 +207,7 @@ class ClassifyView(QWidget):
 
     def export_results(self) -> None:
         self._flush()
-        if self.model.rowCount() == 0:
+        if self.model.result_count == 0:
             self.banner.show_message("There are no results to export yet.", "Classify some photos first.")
             return
         folder = self._recent_folder or str(Path.home())
@@ -251,6 +251,7 @@ class ClassifyView(QWidget):
     def _start_set(self) -> None:
         self._flush_timer.stop()
         self._buffer.clear()
+        self.batch.filter_field.clear()  # a new set shows all its results
         self.model.clear()
         self.single_card.clear()
         self.banner.hide()
@@ -272,7 +273,7 @@ class ClassifyView(QWidget):
             return
         self._buffer.append(event.result)
         self._received += 1
-        if self.model.rowCount() == 0:
+        if self.model.result_count == 0:
             self._flush()  # the first answer shows at once; later ones gather into chunks
         elif not self._flush_timer.isActive():
             self._flush_timer.start()
@@ -313,16 +314,15 @@ class ClassifyView(QWidget):
     def _flush(self) -> None:
         self._flush_timer.stop()
         if self._buffer:
-            first_chunk = self.model.rowCount() == 0
+            if self.model.result_count == 0:
+                self.single_card.show_result(self._buffer[0])
             self.model.append(self._buffer)
             self._buffer = []
-            if first_chunk:
-                self.single_card.show_result(self.model.result_at(0))
             self.batch.select_first_if_none()
         self._refresh()
 
     def _refresh(self) -> None:
-        rows = self.model.rowCount()
+        rows = self.model.result_count
         running = self.running
         if rows > 1 or self._total > 1 or len(self._pending) > 1:
             self.pages.setCurrentWidget(self.batch)
@@ -331,6 +331,7 @@ class ClassifyView(QWidget):
         else:
             self.pages.setCurrentWidget(self.invitation_page)
         self.export_button.setEnabled(rows > 0)
+        self.batch.count_shown()
         self.caption.setVisible(self.pages.currentWidget() is not self.invitation_page)
         self.caption.setText(
             "Drop more photos or folders here to add them to this batch."

