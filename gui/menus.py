@@ -27,8 +27,8 @@ def add_action(menu: QMenu, text: str, slot, shortcut: str | QKeySequence.Standa
 class RecentFoldersMenu(QMenu):
     """File ▸ Open recent: the folders the user classified lately, newest first; choosing one classifies it again."""
 
-    def __init__(self, settings: AppSettings, open_folder: Callable[[str], None]) -> None:
-        super().__init__("Open &recent")
+    def __init__(self, settings: AppSettings, open_folder: Callable[[str], None], parent: QMenu) -> None:
+        super().__init__("Open &recent", parent)  # owned by its menu, as addMenu(title) would make it
         self._settings = settings
         self._open_folder = open_folder
         self.refresh()
@@ -54,7 +54,7 @@ def build_menu_bar(window: MainWindow) -> None:
     file_menu = window.menuBar().addMenu("&File")
     add_action(file_menu, "&Open images…", view.open_files, QKeySequence.StandardKey.Open)
     add_action(file_menu, "Open &folder…", view.open_folder, "Ctrl+Shift+O")
-    window.recent_menu = RecentFoldersMenu(window.settings, lambda folder: view.add_paths([folder]))
+    window.recent_menu = RecentFoldersMenu(window.settings, lambda folder: view.add_paths([folder]), file_menu)
     file_menu.addMenu(window.recent_menu)
     add_action(file_menu, "&Paste image", view.paste_from_clipboard, QKeySequence.StandardKey.Paste)
     file_menu.addSeparator()
