@@ -51,6 +51,13 @@ class ClassEmbeddings:
     def logits(self, features: np.ndarray) -> np.ndarray:
         return (self.scale * (features @ self.vectors.T)).astype(np.float32, copy=False)
 
+    @classmethod
+    def from_dict(cls, record: dict) -> ClassEmbeddings:
+        return cls(np.asarray(record["vectors"], dtype=np.float32), float(record["scale"]))
+
+    def to_dict(self) -> dict:
+        return {"vectors": self.vectors.tolist(), "scale": self.scale}
+
 
 class OnnxRuntimeBackend:
     """A checked ONNX file of the model running in an ONNX Runtime session (and the class embeddings after it, for a

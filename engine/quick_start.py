@@ -145,12 +145,8 @@ def _record(key: dict, classifier: Classifier) -> dict:
         "data_config": loaded.data_config.to_dict(),
         "probe_logits": expected.tolist(),
         "int8_agreement": dataclasses.asdict(backend.agreement) if backend.agreement else None,
-        "class_embeddings": _embeddings_record(backend.classes),
+        "class_embeddings": backend.classes.to_dict() if backend.classes else None,
     }
-
-
-def _embeddings_record(classes: ClassEmbeddings | None) -> dict | None:
-    return None if classes is None else {"vectors": classes.vectors.tolist(), "scale": classes.scale}
 
 
 def _classifier(record: dict, on_event: EventSink) -> Classifier:
@@ -159,10 +155,7 @@ def _classifier(record: dict, on_event: EventSink) -> Classifier:
     data_config = DataConfig.from_dict(record["data_config"])
     session = onnxruntime_session(record["onnx_file"])
     agreement = Int8Agreement(**record["int8_agreement"]) if record["int8_agreement"] else None
-    embeddings = record.get("class_embeddings")
-    classes = None if embeddings is None else ClassEmbeddings(
-        np.asarray(embeddings["vectors"], dtype=np.float32), float(embeddings["scale"])
-    )
+    classes = ClassEmbeddings.from_dict(record["class_embeddings"]) if record.get("class_embeddings") else None
     backend = OnnxRuntimeBackend(session, record["backend"], Path(record["onnx_file"]), agreement, classes)
     expected = np.asarray(record["probe_logits"], dtype=np.float32)
     difference = logits_disagreement(expected, backend.logits(random_probe(data_config.input_size)))
