@@ -124,6 +124,12 @@ def parse_prompt(text: str) -> str:
     return prompt
 
 
+def prompt_as_typed(prompt: str) -> str:
+    """The sentence as the user would type it: empty for DEFAULT_PROMPT (parse_prompt's inverse), so that a
+    remembered or shown default stays "CLIP's own sentence"."""
+    return "" if prompt == DEFAULT_PROMPT else prompt
+
+
 def fill_prompt(prompt: str, name: str) -> str:
     """The sentence for one class: `name` where {} is (other braces are the user's text, left as they are)."""
     return prompt.replace(CLASS_SLOT, name, 1)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from engine.clip_catalog import DEFAULT_PROMPT, parse_prompt
+from engine.clip_catalog import DEFAULT_PROMPT, parse_prompt, prompt_as_typed
 from engine.errors import UserFacingError
 from engine.specs import (
     BACKENDS,
@@ -93,7 +93,7 @@ class AppSettings:
         else:
             return
         self.model_classes = list(source.classes) if isinstance(source, ZeroShot) else []
-        self.model_prompt = source.prompt if isinstance(source, ZeroShot) and source.prompt != DEFAULT_PROMPT else ""
+        self.model_prompt = prompt_as_typed(source.prompt) if isinstance(source, ZeroShot) else ""
         self.remember_choice(choice)
 
     def add_recent_folder(self, folder: str) -> None:

@@ -15,7 +15,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.clip_catalog import CLIP_MODELS, DEFAULT_PROMPT, clip_display_name, is_clip_arch, parse_classes, parse_prompt
+from engine.clip_catalog import (
+    CLIP_MODELS,
+    DEFAULT_PROMPT,
+    clip_display_name,
+    is_clip_arch,
+    parse_classes,
+    parse_prompt,
+    prompt_as_typed,
+)
 from engine.errors import UserFacingError
 from engine.specs import ModelSpec, ZeroShot
 
@@ -101,4 +109,4 @@ class ZeroShotPage(QWidget):
             index = self.model_box.count() - 1
         self.model_box.setCurrentIndex(index)
         self.classes_field.setPlainText("\n".join(spec.source.classes))
-        self.prompt_field.setText("" if spec.source.prompt == DEFAULT_PROMPT else spec.source.prompt)
+        self.prompt_field.setText(prompt_as_typed(spec.source.prompt))

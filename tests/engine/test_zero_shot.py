@@ -23,6 +23,7 @@ from engine.clip_catalog import (
     DEFAULT_PROMPT,
     parse_classes,
     parse_prompt,
+    prompt_as_typed,
     resolve_clip_arch,
 )
 from engine.errors import Cancelled, UserFacingError
@@ -90,6 +91,8 @@ def test_the_sentence_is_read_as_users_type_it():
     assert parse_prompt("") == parse_prompt("   ") == DEFAULT_PROMPT == "a photo of a {}."
     assert parse_prompt("  a  photo of a {},\n a type of bird. ") == "a photo of a {}, a type of bird."
     assert parse_prompt("a {} in {braces}") == "a {} in {braces}"  # other braces are the user's words
+    for typed in ("", "a sketch of a {}."):  # what is remembered and shown reads back as it was
+        assert prompt_as_typed(parse_prompt(typed)) == typed
     for wrong in ("a photo of a cat", "a {} next to a {}"):
         with pytest.raises(UserFacingError, match="needs {} once"):
             parse_prompt(wrong)
