@@ -76,7 +76,9 @@ class MainWindow(QMainWindow):
         self._loading: tuple[ModelSpec, InferenceChoice] | None = None  # the load in flight: spec and choice
         self._loaded: ModelInfo | None = None  # the model the engine is using
         self._loaded_spec: ModelSpec | None = None  # and what it was loaded from
-        self._startup_load_id: int | None = None  # the start-up load, which falls back to the built-in model
+        # The load that falls back to the built-in model if it fails: the start-up one, or a model loaded again
+        # after a failure (_fall_back).
+        self._builtin_fallback_id: int | None = None
         self._fallback: ModelSpec | None = None  # loaded again if the load in flight fails while none is in use
         self._devices: DeviceSupport | None = None  # as the engine reports them, once it has imported torch
         self.train_wizard = None  # the fine-tuning wizard while it is open (gui.train_wizard.TrainWizard)
@@ -237,8 +239,8 @@ class MainWindow(QMainWindow):
             return
         superseded = self.bridge.current_load_id if self._loading else None
         request_id = self.load_model(spec, choice)
-        if superseded is not None and superseded == self._startup_load_id:
-            self._startup_load_id = request_id  # still the start-up load: it falls back to the built-in model
+        if superseded is not None and superseded == self._builtin_fallback_id:
+            self._builtin_fallback_id = request_id  # the same model, reloaded: it still falls back to the built-in one
 
     def _on_devices_listed(self, devices: DeviceSupport) -> None:
         """The engine imported torch and found these devices. A remembered device this computer lacks falls back
@@ -274,12 +276,12 @@ class MainWindow(QMainWindow):
         spec = self.settings.model_spec() or builtin_model_spec()
         if isinstance(spec.source, (Hub, Builtin)):
             self.picker.select_arch(spec.arch)
-        self._startup_load_id = self.load_model(spec)
+        self._builtin_fallback_id = self.load_model(spec)
 
     def _fall_back(self, failed: ModelSpec, failure: Failure, spec: ModelSpec, instead: str) -> None:
         """No model is in use and `failed` cannot be had (e.g. offline and never downloaded): say so, load `spec`.
         If that fails in turn, the built-in model, which needs no network."""
-        self._startup_load_id = self.load_model(spec)
+        self._builtin_fallback_id = self.load_model(spec)
         self.banner.show_message(
             f"{spec_name(failed)} could not be loaded ({failure.message.rstrip('.')}); {instead}.",
             failure.hint,
@@ -320,7 +322,7 @@ class MainWindow(QMainWindow):
             return
         if self._loaded is None and fallback is not None:
             self._fall_back(failed, failure, fallback, f"loading {spec_name(fallback)} again")
-        elif failure.request_id == self._startup_load_id and not isinstance(failed.source, Builtin):
+        elif failure.request_id == self._builtin_fallback_id and not isinstance(failed.source, Builtin):
             self._fall_back(failed, failure, builtin_model_spec(), "using the built-in model instead")
         else:
             self.model_status.show_error(failure.message)
