@@ -24,8 +24,9 @@ from engine.cli_common import (
     model_spec_from_args,
     positive_int,
 )
-from engine.errors import UserFacingError
+from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken
+from engine.sort_into_folders import UNSURE_FOLDER, FolderSorter, SortOptions, prepare_destination
 
 if TYPE_CHECKING:
     from engine.results import ImageResult
@@ -44,12 +45,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--topk", type=positive_int, default=DEFAULT_TOPK, metavar="K", help="classes per image (default: 5)")
     add("--batch-size", type=positive_int, default=DEFAULT_BATCH, metavar="N", help="images per batch (default: 8)")
     add("--json", action="store_true", help="print one JSON object per image on stdout, nothing else")
+    sort = parser.add_argument_group("sorting into folders")
+    sort.add_argument(
+        "--sort-into", metavar="FOLDER", help="copy each image into FOLDER/<its top-1 class>/ as it is classified"
+    )
+    sort.add_argument(
+        "--min-confidence",
+        type=percent,
+        metavar="PERCENT",
+        help=f"with --sort-into: images whose top-1 confidence is below PERCENT (e.g. 60) go into FOLDER/{UNSURE_FOLDER}",
+    )
+    sort.add_argument("--move", action="store_true", help="with --sort-into: move the images rather than copy them")
+
+
+def percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("% "))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be a percentage from 0 to 100")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.predict import expand_paths
 
     spec = model_spec_from_args(args.model, args.weights, args.classes, args.prompt)
+    sorter = _sorter_from_args(args)  # before the model loads: a bad folder is said at once
     reporter = StderrReporter(sys.stderr)
     cancel = CancelToken()
     with cancel_on_ctrl_c(cancel):
@@ -60,29 +83,61 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         show = _print_json if args.json else _print_human
         failed = 0
-        for result in classifier.classify_stream(paths, args.topk, args.batch_size, reporter, cancel):
-            show(result)
-            failed += result.error is not None
-        cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
+        try:
+            for result in classifier.classify_stream(paths, args.topk, args.batch_size, reporter, cancel):
+                show(result, sorter.sort(result) if sorter else None)
+                failed += result.error is not None
+            cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
+        except Cancelled:
+            if sorter:
+                sorter.report.cancelled = True
+                _print_sort_summary(sorter, reporter)
+            raise
     seconds = time.perf_counter() - started
     summary = f"{len(paths) - failed:,} of {len(paths):,} images classified in {seconds:.1f} s"
     if seconds >= 2:  # sooner, a pace says little
         summary += f" ({len(paths) / seconds:.0f} images/s)"
     reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")
+    if sorter:
+        _print_sort_summary(sorter, reporter)
+        failed += len(sorter.report.failures)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def _print_human(result: ImageResult) -> None:
+def _sorter_from_args(args: argparse.Namespace) -> FolderSorter | None:
+    if not args.sort_into:
+        for option, given in (("--min-confidence", args.min_confidence is not None), ("--move", args.move)):
+            if given:
+                raise UserFacingError(
+                    f"{option} says how to sort into folders, and no --sort-into FOLDER was given.",
+                    "Add --sort-into FOLDER, or leave out " + option + ".",
+                )
+        return None
+    prepare_destination(args.sort_into)
+    return FolderSorter(SortOptions(args.sort_into, (args.min_confidence or 0) / 100, args.move))
+
+
+def _print_sort_summary(sorter: FolderSorter, reporter: StderrReporter) -> None:
+    for line in sorter.report.summary():
+        reporter.line(line)
+
+
+def _print_human(result: ImageResult, sorted_to: str | None) -> None:
     if result.error is not None:
         _print_failure(result)
         return
     lines = [f"{result.path}  ({result.ms:.1f} ms)"]
     lines += [f"{top.prob * 100:6.1f} %  {top.label}" for top in result.top]
+    if sorted_to:
+        lines.append(f"  → {sorted_to}")
     print("\n".join(lines), flush=True)
 
 
-def _print_json(result: ImageResult) -> None:
-    print(json.dumps(result.as_json()), flush=True)
+def _print_json(result: ImageResult, sorted_to: str | None) -> None:
+    record = result.as_json()
+    if sorted_to:
+        record["sorted_to"] = sorted_to
+    print(json.dumps(record), flush=True)
     if result.error is not None:  # also on the terminal, for someone redirecting stdout to a file
         _print_failure(result)
 
@@ -102,11 +157,16 @@ examples:
   %(prog)s photo.jpg --model resnet50
   %(prog)s photo.jpg --model my_bundle/
   %(prog)s photo.jpg --model resnet50 --weights finetuned.safetensors
+  %(prog)s holiday/ --sort-into sorted/ --min-confidence 60
+
+--sort-into copies each image under its own name into a folder named after its top-1 class; it never
+overwrites a file, and an image already sorted there is skipped, so the same command picks up where a
+cancelled or interrupted sort stopped.
 
 """ + exit_status(
-    (EXIT_OK, "every image was classified"),
-    (EXIT_SOME_FAILED, "some files could not be read (the others' results are printed)"),
-    (EXIT_USAGE, "bad arguments, or the model could not be loaded"),
+    (EXIT_OK, "every image was classified (and sorted)"),
+    (EXIT_SOME_FAILED, "some files could not be read or sorted (the others' results are printed)"),
+    (EXIT_USAGE, "bad arguments, the model could not be loaded, or the disk filled while sorting"),
     (EXIT_BUG, "something unexpected went wrong (details are in the log)"),
     (EXIT_CANCELLED, "cancelled with Ctrl+C"),
 )
