@@ -79,6 +79,25 @@ class SortReport:
         return lines
 
 
+def describe_plan(results: Sequence[ImageResult], options: SortOptions) -> str:
+    """What sorting `results` will do, before anything is written: the window says it as the user sets the
+    threshold. Photos already sorted there are counted as to be copied: only the sort itself looks."""
+    readable = [result.top[0] for result in results if result.error is None and result.top]
+    sure = [top.label for top in readable if top.prob >= options.min_confidence]
+    folders = len({class_folder_name(label) for label in set(sure)})
+    parts = [f"{len(sure):,} into {_count(folders, 'class folder')}"] if sure else []
+    if len(sure) < len(readable):
+        below = f"{options.min_confidence * 100:g} %"
+        parts.append(f"{len(readable) - len(sure):,} below {below} confidence into {UNSURE_FOLDER}")
+    verb = "moved" if options.move else "copied"
+    text = f"{_count(len(readable), 'photo')} will be {verb}" + (f": {', '.join(parts)}." if parts else ".")
+    if len(readable) < len(results):
+        unreadable = len(results) - len(readable)
+        stays = "stays where it is" if unreadable == 1 else "stay where they are"
+        text += f" {_count(unreadable, 'file')} that could not be read {stays}."
+    return text
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 

@@ -26,10 +26,11 @@ from engine.results import ImageResult
 from engine.weights import WEIGHTS_SUFFIXES
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
-from gui.image_input import DropZone, encode_paste, local_paths, paste_encoder, paths_in_text
+from gui.image_input import DropZone, encode_paste, invitation_page, local_paths, paste_encoder, paths_in_text
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_export import EXPORT_FILTERS, export_in_background, results_exporter, with_export_suffix
 from gui.results_table import BatchResults, ResultsTableModel
+from gui.sort_dialog import SortDialog
 from gui.status import ElidedLabel, MessageBanner
 
 THUMBNAIL_SIZE = 192
@@ -93,6 +94,10 @@ class ClassifyView(QWidget):
         self.export_button = _button(
             "Export…", "Save these results as a CSV spreadsheet or JSON", self.export_results
         )
+        self.sort_button = _button(
+            "Sort into folders…", "Copy or move these photos into a folder per class", self.sort_into_folders
+        )
+        self.sort_dialog: SortDialog | None = None
         self.export_note = ElidedLabel()
         self.export_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         actions = QHBoxLayout()
@@ -100,6 +105,7 @@ class ClassifyView(QWidget):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.export_note)
+        actions.addWidget(self.sort_button)
         actions.addWidget(self.export_button)
         self.progress = SetProgressBar()
         self.progress.cancel_button.clicked.connect(self.cancel)
@@ -114,7 +120,7 @@ class ClassifyView(QWidget):
         single_layout.addWidget(self.single_card, 0, Qt.AlignmentFlag.AlignHCenter)
         single_layout.addStretch(2)
         self.batch = BatchResults(self.model)
-        self.invitation_page = _invitation()
+        self.invitation_page = invitation_page()
         self.pages = QStackedWidget()
         for page in (self.invitation_page, self.single_page, self.batch):
             self.pages.addWidget(page)
@@ -215,6 +221,21 @@ class ClassifyView(QWidget):
         path, chosen_filter = QFileDialog.getSaveFileName(self, "Export results", str(default), EXPORT_FILTERS)
         if path:
             self.save_results(with_export_suffix(path, chosen_filter))
+
+    def sort_into_folders(self) -> None:
+        """Open the Sort into folders dialog on this set's results (once it is classified: the dialog sorts what
+        it was given)."""
+        self._flush()
+        if self.running or self.model.result_count == 0:
+            self.banner.show_message(
+                "Sorting into folders starts once the photos are classified." if self.running
+                else "There are no photos to sort yet.",
+                "Wait for the batch to finish, or cancel it." if self.running else "Classify some photos first.",
+            )
+            return
+        self.sort_dialog = SortDialog(self.model.results, self)
+        self.sort_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.sort_dialog.open()
 
     def save_results(self, path: str) -> None:
         """Write the results so far to `path` (.csv or .json) on the export thread: 100,000 rows take seconds.
@@ -331,6 +352,7 @@ class ClassifyView(QWidget):
         else:
             self.pages.setCurrentWidget(self.invitation_page)
         self.export_button.setEnabled(rows > 0)
+        self.sort_button.setEnabled(rows > 0 and not running)
         self.batch.count_shown()
         self.caption.setVisible(self.pages.currentWidget() is not self.invitation_page)
         self.caption.setText(
@@ -364,26 +386,3 @@ def _is_model(path: str) -> bool:
     if os.path.isdir(path):
         return is_bundle(path)
     return os.path.isfile(path) and os.path.splitext(path)[1].lower() in WEIGHTS_SUFFIXES
-
-
-def _invitation() -> QWidget:
-    title = QLabel("Drop photos or folders here")
-    font = title.font()
-    font.setPointSizeF(font.pointSizeF() * 1.8)
-    font.setBold(True)
-    title.setFont(font)
-    subtitle = QLabel("— or use Open…, Open folder… or Paste above")
-    details = QLabel(
-        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · videos play in"
-        " the Live tab"
-    )
-    details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    details.setWordWrap(True)  # a narrow window wraps it rather than growing
-    page = QWidget()
-    layout = QVBoxLayout(page)
-    layout.addStretch(1)
-    for label in (title, subtitle, details):
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(label)
-    layout.addStretch(1)
-    return page

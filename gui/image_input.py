@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QFrame, QWidget
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage, QPalette
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from engine.live.sources import video_files
 from gui.background import BackgroundCalls, background_calls
@@ -128,3 +128,27 @@ class VideoDrops(QObject):
             if event.type() == QEvent.Type.Drop:
                 self._play(videos)
         return True
+
+
+def invitation_page() -> QWidget:
+    """What an empty drop zone shows: what to drop, and the other ways in."""
+    title = QLabel("Drop photos or folders here")
+    font = title.font()
+    font.setPointSizeF(font.pointSizeF() * 1.8)
+    font.setBold(True)
+    title.setFont(font)
+    subtitle = QLabel("— or use Open…, Open folder… or Paste above")
+    details = QLabel(
+        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · videos play in"
+        " the Live tab"
+    )
+    details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    details.setWordWrap(True)  # a narrow window wraps it rather than growing
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addStretch(1)
+    for label in (title, subtitle, details):
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(label)
+    layout.addStretch(1)
+    return page

@@ -59,6 +59,7 @@ def build_menu_bar(window: MainWindow) -> None:
     add_action(file_menu, "&Paste image", view.paste_from_clipboard, QKeySequence.StandardKey.Paste)
     file_menu.addSeparator()
     add_action(file_menu, "&Export results…", view.export_results, "Ctrl+E")
+    add_action(file_menu, "&Sort into folders…", view.sort_into_folders)
     file_menu.addSeparator()
     add_action(file_menu, "Open &model file…", window.open_model_file)
     file_menu.addSeparator()

@@ -22,6 +22,7 @@ from engine.sort_into_folders import (
     FolderSorter,
     SortOptions,
     class_folder_name,
+    describe_plan,
     sort_into_folders,
 )
 
@@ -231,3 +232,24 @@ def test_a_sorter_fed_one_result_at_a_time_says_where_each_photo_went(photos, tm
 )
 def test_class_labels_become_folder_names_every_desktop_system_accepts(label, folder):
     assert class_folder_name(label) == folder
+
+
+def test_the_plan_says_beforehand_what_the_threshold_sends_where(tmp_path):
+    results = [
+        classified(tmp_path / "a.jpg", "cat", 0.9),
+        classified(tmp_path / "b.jpg", "cat", 0.6),
+        classified(tmp_path / "c.jpg", "T-shirt/top", 0.3),
+        ImageResult(str(tmp_path / "d.jpg"), error="damaged"),
+    ]
+
+    assert describe_plan(results, SortOptions("out")) == (
+        "3 photos will be copied: 3 into 2 class folders. 1 file that could not be read stays where it is."
+    )
+    assert describe_plan(results, SortOptions("out", min_confidence=0.7, move=True)) == (
+        "3 photos will be moved: 1 into 1 class folder, 2 below 70 % confidence into _unsure."
+        " 1 file that could not be read stays where it is."
+    )
+    assert describe_plan(results[3:], SortOptions("out")) == (
+        "0 photos will be copied. 1 file that could not be read stays where it is."
+    )
+    assert not list(tmp_path.iterdir()), "planning writes nothing"
