@@ -65,6 +65,8 @@ def percent(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError("must be a percentage from 0 to 100")
+    if 0 < value < 1:  # 0.6 is far more likely meant as 60 % than as 0.6 %
+        raise argparse.ArgumentTypeError(f"is a percentage: give {value * 100:g} for {value * 100:g} %, not {text}")
     return value
 
 

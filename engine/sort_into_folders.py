@@ -48,10 +48,6 @@ class SortReport:
     folders: set[str] = field(default_factory=set)  # the class folders photos went into
     cancelled: bool = False
 
-    @property
-    def handled(self) -> int:
-        return self.into_classes + self.unsure + self.already_there + self.unreadable + len(self.failures)
-
     def summary(self) -> list[str]:
         """Sentences for the user: what went where, then what did not."""
         options = self.options

@@ -233,6 +233,8 @@ class ClassifyView(QWidget):
                 "Wait for the batch to finish, or cancel it." if self.running else "Classify some photos first.",
             )
             return
+        if self.sort_dialog is not None:
+            self.sort_dialog.deleteLater()  # the last one, closed: each set gets a dialog of its own
         self.sort_dialog = SortDialog(self.model.results, self)
         self.sort_dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self.sort_dialog.open()

@@ -104,6 +104,7 @@ def test_sorting_options_without_a_folder_or_with_a_file_for_one_are_refused_bef
         (["--sort-into", photo], f"{photo} is a file, not a folder."),
         (["--sort-into", tmp_path, "--min-confidence", "150"], "must be a percentage from 0 to 100"),
         (["--sort-into", tmp_path, "--min-confidence", "most"], "'most' is not a number"),
+        (["--sort-into", tmp_path, "--min-confidence", "0.6"], "is a percentage: give 60 for 60 %, not 0.6"),
     ):
         done = run_cli("classify", photo, "--model", "no_such_model", *options)
         assert done.returncode == 2 and message in done.stderr, (options, done.stderr)

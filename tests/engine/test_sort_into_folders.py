@@ -153,7 +153,6 @@ def test_unreadable_and_vanished_files_are_reported_and_the_rest_are_sorted(phot
         "1 file that could not be read stays where it is.",
         f"1 photo could not be sorted: {gone}: the file is no longer there.",
     ]
-    assert report.handled == 3
 
 
 def test_a_cancelled_sort_stops_between_photos_and_says_how_far_it_got(photos, tmp_path):
