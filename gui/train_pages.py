@@ -130,6 +130,7 @@ PROBLEM_BADGES = {
     "imbalance": ("#ef6c00", "⚖", "lopsided classes"),
     "empty_folder": ("#ef6c00", "∅", "empty class folder"),
     "unknown_class": ("#ef6c00", "?", "unknown class folder"),
+    "unsure": ("#616161", "?", "photos still to sort, left out"),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
+from engine.sort_into_folders import UNSURE_FOLDER
 from engine.training.image_check import check_files, relative_name
 from engine.training.plan import MIN_IMAGES_PER_CLASS
 
@@ -41,7 +42,8 @@ class ClassSummary:
 
 @dataclass(frozen=True)
 class DatasetProblem:
-    kind: str  # "corrupt" | "not_image" | "duplicate" | "few_images" | "imbalance" | "empty_folder" | "unknown_class"
+    # "corrupt" | "not_image" | "duplicate" | "few_images" | "imbalance" | "empty_folder" | "unknown_class" | "unsure"
+    kind: str
     message: str  # one sentence a user understands, naming the fix
     path: str = ""  # the file or folder concerned, "" for dataset-wide problems
 
@@ -115,7 +117,8 @@ def scan_class_folders(
     cancel = cancel or CancelToken()
     root_path = os.path.abspath(os.fsdecode(root))
     folders = _locate_splits(root_path, on_event)
-    names = _subfolders(folders["train"])
+    # Sort into folders puts the photos it was unsure of there: not a class, but photos still to sort by hand.
+    names = [name for name in _subfolders(folders["train"]) if name != UNSURE_FOLDER]
     if not names:
         example = os.path.basename(root_path) or "photos"
         raise UserFacingError(f'"{folders["train"]}" holds no class folders.',
@@ -218,6 +221,13 @@ def _collect(
                 continue
             skipped += len(files)
             files_are = "file is" if len(files) == 1 else "files are"
+            if name == UNSURE_FOLDER:
+                problems.append(DatasetProblem(
+                    "unsure",
+                    f'"{relative_name(class_folder, root)}" holds the photos Sort into folders was unsure of, so its '
+                    f"{len(files)} {files_are} left out; move each into its class folder to train on it.",
+                    class_folder))
+                continue
             problems.append(DatasetProblem(
                 "unknown_class",
                 f'"{relative_name(class_folder, root)}" has no matching class folder in '

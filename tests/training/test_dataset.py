@@ -11,6 +11,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from engine.errors import Cancelled, UserFacingError
+from engine.results import ImageResult, TopClass
+from engine.sort_into_folders import UNSURE_FOLDER, SortOptions, sort_into_folders
 from engine.events import CancelToken, Progress
 from engine.training.dataset import (
     DatasetScan,
@@ -180,6 +182,28 @@ def test_split_layout_keeps_the_users_train_val_test_folders(tmp_path):
     assert kinds_and_paths(scan) == [("unknown_class", str(tmp_path / "valid" / "birds"))]
     assert "birds" in scan.problems[0].message
     assert scan.skipped == 2
+
+
+def test_a_folder_made_by_sort_into_folders_trains_on_its_classes_and_leaves_the_unsure_photos_out(tmp_path):
+    """Classify, sort, check the folders by hand, train: the photos the model was unsure of are not a class."""
+    results = []
+    for index in range(60):
+        label, prob = ("cats", "dogs", "birds")[index % 3], 0.9 if index < 48 else 0.2
+        path = tmp_path / "camera" / f"IMG_{index:04}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 12), (index * 4, 255 - index * 4, index % 7 * 30)).save(path)  # every photo different
+        results.append(ImageResult(str(path), (TopClass(label, index % 3, prob),)))
+    sort_into_folders(results, SortOptions(str(tmp_path / "sorted"), min_confidence=0.5))
+
+    scan = scan_class_folders(tmp_path / "sorted")
+
+    assert scan.classes == ("birds", "cats", "dogs") and scan.counts() == (16, 16, 16)
+    assert kinds_and_paths(scan) == [("unsure", str(tmp_path / "sorted" / UNSURE_FOLDER))]
+    assert scan.problems[0].message == (
+        '"_unsure" holds the photos Sort into folders was unsure of, so its 12 files are left out; move each into '
+        "its class folder to train on it."
+    )
+    assert scan.skipped == 12
 
 
 def test_refuses_folders_it_cannot_train_on(tmp_path):
