@@ -120,6 +120,7 @@ class ClassifyView(QWidget):
         single_layout.addWidget(self.single_card, 0, Qt.AlignmentFlag.AlignHCenter)
         single_layout.addStretch(2)
         self.batch = BatchResults(self.model)
+        self.batch.row_actions.failed.connect(self.banner.show_message)
         self.invitation_page = invitation_page()
         self.pages = QStackedWidget()
         for page in (self.invitation_page, self.single_page, self.batch):

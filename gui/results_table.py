@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.results import ImageResult
+from gui.result_actions import RowActions
 from gui.result_widgets import (
     DETAIL_MIN_WIDTH,
     ERROR_COLOR,
@@ -290,6 +291,7 @@ class BatchResults(QSplitter):
         self.model = model
         self.table = _ResultsTableView(model)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+        self.row_actions = RowActions(self.table, model.result_at)
         self.filter_field = QLineEdit()
         self.filter_field.setPlaceholderText("Filter by file name or top-1 class (Ctrl+F)")
         QShortcut(QKeySequence.StandardKey.Find, self, self.filter_field.setFocus)  # only while the table shows

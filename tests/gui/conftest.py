@@ -62,3 +62,11 @@ def open_window(qtbot):
     yield open_window
     for window in windows:
         window.close()  # idempotent: a window the test closed already is not saved twice
+
+
+@pytest.fixture
+def window_with_tiny_model(open_window, qtbot, tiny_bundle) -> MainWindow:
+    """The real main window with a tiny self-made model loaded, ready to classify."""
+    window = open_window()
+    load_and_wait(window.bridge, qtbot, tiny_bundle)
+    return window

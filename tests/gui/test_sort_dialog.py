@@ -13,7 +13,7 @@ from engine import sort_into_folders as sorting
 from engine.results import ImageResult, TopClass
 from gui.result_widgets import ERROR_COLOR
 from gui.sort_dialog import SortDialog
-from tests.gui.conftest import WAIT_MS, load_and_wait
+from tests.gui.conftest import WAIT_MS
 from tests.gui.test_classify_view import drop_files
 from tests.gui.test_main_window import menu_actions
 
@@ -23,11 +23,8 @@ def files_under(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def window(open_window, qtbot, tiny_bundle):
-    """The real main window with a tiny self-made model loaded."""
-    window = open_window()
-    load_and_wait(window.bridge, qtbot, tiny_bundle)
-    return window
+def window(window_with_tiny_model):
+    return window_with_tiny_model
 
 
 @pytest.fixture
