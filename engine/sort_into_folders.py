@@ -153,7 +153,7 @@ class FolderSorter:
             folder.mkdir(parents=True, exist_ok=True)
             target, already_there = _place_for(source, folder)
             if not already_there:
-                _move(source, target) if self.options.move else _copy(source, target)
+                (_move if self.options.move else _copy)(source, target)
             elif self.options.move and not os.path.samefile(source, target):
                 source.unlink()  # moving means the original goes: its exact copy is there already
         except OSError as exc:
