@@ -151,7 +151,7 @@ class FolderSorter:
         folder = Path(self.options.destination) / (UNSURE_FOLDER if unsure else class_folder_name(top.label))
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            target, already_there = _place_for(source, folder)
+            target, already_there = _place_for(source, folder, same_bytes=self.options.move)
             if not already_there:
                 (_move if self.options.move else _copy)(source, target)
             elif self.options.move and not os.path.samefile(source, target):
@@ -200,15 +200,17 @@ def sort_into_folders(
     return sorter.report
 
 
-def _place_for(source: Path, folder: Path) -> tuple[Path, bool]:
+def _place_for(source: Path, folder: Path, same_bytes: bool) -> tuple[Path, bool]:
     """Where `source` goes in `folder` under its own name ("IMG_1 (2).jpg" when "IMG_1.jpg" is another photo), and
-    whether that photo is there already (the same file, or one with the same bytes)."""
+    whether that photo is there already: the same file, or a copy of it. A copy made by an earlier sort has the
+    photo's size and date (copy2 keeps them), which is enough to skip it; a move, which then deletes the original,
+    first checks every byte (`same_bytes`)."""
     stem, suffix = source.stem, source.suffix
     for n in range(1, 100_000):
         candidate = folder / (source.name if n == 1 else f"{stem} ({n}){suffix}")
         if not candidate.exists():
             return candidate, False
-        if os.path.samefile(source, candidate) or filecmp.cmp(source, candidate, shallow=False):
+        if os.path.samefile(source, candidate) or filecmp.cmp(source, candidate, shallow=not same_bytes):
             return candidate, True
     raise OSError(errno.EEXIST, f"too many photos named {source.name} in {folder}")
 

@@ -252,3 +252,23 @@ def test_the_plan_says_beforehand_what_the_threshold_sends_where(tmp_path):
         "0 photos will be copied. 1 file that could not be read stays where it is."
     )
     assert not list(tmp_path.iterdir()), "planning writes nothing"
+
+
+def test_a_move_never_deletes_a_photo_on_the_word_of_its_size_and_date_alone(tmp_path):
+    """A different photo with the same name, size and date in the class folder: the original is moved in beside
+    it, not deleted as if it were already there."""
+    photo = tmp_path / "camera" / "IMG_0001.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"\xff\xd8 the photo being sorted \xff\xd9")
+    stranger = tmp_path / "sorted" / "dog" / "IMG_0001.jpg"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"\xff\xd8 another photo, same size \xff\xd9"[: len(photo.read_bytes())])
+    for path in (photo, stranger):
+        os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    assert photo.stat().st_size == stranger.stat().st_size and photo.read_bytes() != stranger.read_bytes()
+    original = photo.read_bytes()
+
+    report = sort_into_folders([classified(photo, "dog")], SortOptions(str(tmp_path / "sorted"), move=True))
+
+    assert (tmp_path / "sorted" / "dog" / "IMG_0001 (2).jpg").read_bytes() == original
+    assert report.into_classes == 1 and report.already_there == 0
