@@ -81,6 +81,7 @@ class SortDialog(QDialog):
         self._timer.setInterval(PROGRESS_INTERVAL_MS)
         self._timer.timeout.connect(self._show_progress)
         background_calls("sort-photos").done.connect(self._sorted, Qt.ConnectionType.QueuedConnection)
+        self._beside_photos = Path(default_destination(results)).parent  # where a relative folder name goes
         self._build(default_destination(results))
         self._show_plan()
 
@@ -90,11 +91,11 @@ class SortDialog(QDialog):
         intro.setWordWrap(True)
         self.folder_field = QLineEdit(destination)
         self.folder_field.textChanged.connect(self._show_plan)
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self._choose_folder)
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self._choose_folder)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_field, 1)
-        folder_row.addWidget(choose)
+        folder_row.addWidget(self.choose_button)
         self.threshold = QSpinBox()
         self.threshold.setRange(0, 99)
         self.threshold.setSuffix(" %")
@@ -146,7 +147,9 @@ class SortDialog(QDialog):
 
     @property
     def options(self) -> SortOptions:
-        return SortOptions(self.folder_field.text().strip(), self.threshold.value() / 100, self.move_box.isChecked())
+        typed = os.path.expanduser(self.folder_field.text().strip())
+        destination = str(self._beside_photos / typed) if typed else ""  # an absolute path stays as it is
+        return SortOptions(destination, self.threshold.value() / 100, self.move_box.isChecked())
 
     @property
     def running(self) -> bool:
@@ -169,7 +172,7 @@ class SortDialog(QDialog):
         """Sort with the options shown, on the sorting thread."""
         if self.running or not self.options.destination:
             return
-        for widget in (self.folder_field, self.threshold, self.move_box, self.sort_button):
+        for widget in (self.folder_field, self.choose_button, self.threshold, self.move_box, self.sort_button):
             widget.setEnabled(False)
         self.progress_bar.setRange(0, max(len(self.results), 1))
         self.progress_bar.setValue(0)
@@ -198,7 +201,7 @@ class SortDialog(QDialog):
         self._timer.stop()
         self._show_progress()
         self.report, error = sorting.result()
-        for widget in (self.folder_field, self.threshold, self.move_box, self.sort_button):
+        for widget in (self.folder_field, self.choose_button, self.threshold, self.move_box, self.sort_button):
             widget.setEnabled(True)
         self.close_button.setText("Close")
         self.close_button.setEnabled(True)

@@ -72,7 +72,8 @@ def test_a_threshold_sends_the_unsure_photos_apart_and_move_takes_them_out_of_th
 ):
     drop_files(view, qtbot, photo_files)
     dialog = open_sort_dialog(view, qtbot)
-    dialog.folder_field.setText(str(tmp_path / "sorted"))
+    dialog.folder_field.setText("sorted")  # a name alone: a folder beside the photos' own
+    assert dialog.options.destination == str(tmp_path / "sorted")
     assert dialog.threshold.text() == "off"
 
     dialog.threshold.setValue(99)  # the tiny untrained model is never that sure
