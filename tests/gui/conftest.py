@@ -5,7 +5,8 @@ import gc
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 
 from engine.models import Bundle, ModelSpec
 from gui.engine_worker import EngineBridge
@@ -70,3 +71,24 @@ def window_with_tiny_model(open_window, qtbot, tiny_bundle) -> MainWindow:
     window = open_window()
     load_and_wait(window.bridge, qtbot, tiny_bundle)
     return window
+
+
+class OpenedUrls(QObject):
+    """Takes the place of the desktop's file opener, as Qt lets an application do for a URL scheme."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+@pytest.fixture
+def opened_urls():
+    """Every file:// URL the app asks the desktop to open during the test, in order."""
+    opener = OpenedUrls()
+    QDesktopServices.setUrlHandler("file", opener, "open")
+    yield opener.urls
+    QDesktopServices.unsetUrlHandler("file")

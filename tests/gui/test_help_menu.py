@@ -8,33 +8,12 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.paths import user_data_dir, user_log_dir
 from gui.app import APP_LOGGERS, LOG_FILE_NAME, LOG_HANDLER_NAME, _log_to_file
 from tests.gui.test_main_window import menu_actions
-
-
-class OpenedUrls(QObject):
-    """Takes the place of the desktop's file opener, as Qt lets an application do for a URL scheme."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
-@pytest.fixture
-def opened_urls():
-    opener = OpenedUrls()
-    QDesktopServices.setUrlHandler("file", opener, "open")
-    yield opener.urls
-    QDesktopServices.unsetUrlHandler("file")
 
 
 @pytest.fixture

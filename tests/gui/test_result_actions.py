@@ -5,31 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, Qt, QUrl, Slot
-from PySide6.QtGui import QContextMenuEvent, QDesktopServices
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.gui.test_classify_view import drop_files
 
 
-class OpenedUrls(QObject):
-    """Stands in for the system's file opener: Qt hands it every file:// URL the app asks to open."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paths: list[str] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.paths.append(url.toLocalFile())
-
-
-@pytest.fixture
-def opened():
-    handler = OpenedUrls()
-    QDesktopServices.setUrlHandler("file", handler, "open")
-    yield handler
-    QDesktopServices.unsetUrlHandler("file")
+def opened_paths(opened_urls) -> list[str]:
+    return [url.toLocalFile() for url in opened_urls]
 
 
 @pytest.fixture
@@ -53,7 +37,7 @@ def right_click_menu(view, row: int) -> dict:
     return {action.text(): action for action in menu.actions() if action.text()}
 
 
-def test_double_click_or_enter_opens_the_photo_in_the_systems_viewer(view, qtbot, opened, photo_files):
+def test_double_click_or_enter_opens_the_photo_in_the_systems_viewer(view, qtbot, opened_urls, photo_files):
     table = view.batch.table
     row = row_of(view, "coffee.png")
     cell = table.visualRect(view.model.index(row, 1)).center()
@@ -61,14 +45,14 @@ def test_double_click_or_enter_opens_the_photo_in_the_systems_viewer(view, qtbot
     # As the system sends a double-click: a click, then the second press as a double-click.
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
     qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
-    assert opened.paths == [str(photo_files[1])]
+    assert opened_paths(opened_urls) == [str(photo_files[1])]
 
     table.setCurrentIndex(view.model.index(row_of(view, "rocket.jpg"), 0))
     qtbot.keyClick(table, Qt.Key.Key_Return)
-    assert opened.paths == [str(photo_files[1]), str(photo_files[3])]
+    assert opened_paths(opened_urls) == [str(photo_files[1]), str(photo_files[3])]
 
 
-def test_a_right_click_shows_the_folder_and_copies_the_path_or_the_result(view, qtbot, opened, photo_files):
+def test_a_right_click_shows_the_folder_and_copies_the_path_or_the_result(view, qtbot, opened_urls, photo_files):
     row = row_of(view, "chelsea.jpg")
     result = view.model.result_at(row)
     actions = right_click_menu(view, row)
@@ -77,7 +61,7 @@ def test_a_right_click_shows_the_folder_and_copies_the_path_or_the_result(view, 
     assert all(action.isEnabled() for action in actions.values())
 
     actions["Show in folder"].trigger()
-    assert opened.paths == [str(photo_files[0].parent)]
+    assert opened_paths(opened_urls) == [str(photo_files[0].parent)]
 
     right_click_menu(view, row)["Copy path"].trigger()
     assert QApplication.clipboard().text() == str(photo_files[0])
@@ -89,7 +73,7 @@ def test_a_right_click_shows_the_folder_and_copies_the_path_or_the_result(view, 
     assert lines[1].split("  ", 1)[0].endswith("%")
 
 
-def test_a_pasted_picture_has_no_file_to_open_but_its_result_can_be_copied(view, qtbot, opened, photo_files):
+def test_a_pasted_picture_has_no_file_to_open_but_its_result_can_be_copied(view, qtbot, opened_urls, photo_files):
     from PySide6.QtGui import QImage
 
     with qtbot.waitSignal(view.set_finished, timeout=60_000):
@@ -102,4 +86,4 @@ def test_a_pasted_picture_has_no_file_to_open_but_its_result_can_be_copied(view,
     assert QApplication.clipboard().text().startswith("Pasted image\n")
     view.batch.table.setCurrentIndex(view.model.index(0, 0))
     qtbot.keyClick(view.batch.table, Qt.Key.Key_Return)
-    assert opened.paths == []
+    assert opened_paths(opened_urls) == []
