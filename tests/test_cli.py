@@ -180,12 +180,16 @@ def test_unreachable_hub_fails_fast_and_says_how_to_work_offline(photo_files):
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl+C cannot be sent to a child process as SIGINT on Windows")
-def test_ctrl_c_stops_at_the_next_batch_with_exit_130(photo_files, tiny_bundle):
-    folder = photo_files[0].parent
-    many = [folder] * 200  # far more images than are classified before the signal lands
+CTRL_C_NEEDS_POSIX = pytest.mark.skipif(
+    sys.platform == "win32", reason="Ctrl+C cannot be sent to a child process as SIGINT on Windows"
+)
+
+
+def interrupt_after_first_result(*args: object) -> tuple[int, str, str]:
+    """Run `python main.py ARGS`, press Ctrl+C once its first result is printed, and return the exit status and
+    everything it wrote (stdout, stderr). Tests that use it are marked CTRL_C_NEEDS_POSIX."""
     with subprocess.Popen(
-        [sys.executable, "main.py", "classify", *map(str, many), "--model", str(tiny_bundle), "--batch-size", "1"],
+        [sys.executable, "main.py", *map(str, args)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -204,10 +208,21 @@ def test_ctrl_c_stops_at_the_next_batch_with_exit_130(photo_files, tiny_bundle):
             process.wait(timeout=HANG_GUARD_S)
         finally:
             process.kill()
+    return process.returncode, first + stdout, stderr
 
-    assert process.returncode == 130, stderr
+
+@CTRL_C_NEEDS_POSIX
+def test_ctrl_c_stops_at_the_next_batch_with_exit_130(photo_files, tiny_bundle):
+    folder = photo_files[0].parent
+    many = [folder] * 200  # far more images than are classified before the signal lands
+
+    returncode, stdout, stderr = interrupt_after_first_result(
+        "classify", *many, "--model", tiny_bundle, "--batch-size", 1
+    )
+
+    assert returncode == 130, stderr
     assert "Cancelled" in stderr and "Traceback" not in stderr
-    assert len(human_results(first + stdout)) < len(many) * len(photo_files)
+    assert len(human_results(stdout)) < len(many) * len(photo_files)
 
 
 def test_help_answers_without_loading_torch():

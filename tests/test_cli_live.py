@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from engine import cli, cli_common
 from engine.cli_live import SourceReporter
 from engine.live.capture import SourceStatus
-from tests.test_cli import HANG_GUARD_S, REPO, isolated_bug_log, run_cli  # noqa: F401 (an autouse fixture)
+from tests.test_cli import CTRL_C_NEEDS_POSIX, interrupt_after_first_result, isolated_bug_log, run_cli  # noqa: F401
 from tests.video_files import COLOR_LABELS, COLORS, color_classifier, write_color_video
 
 HUMAN_LINE = re.compile(r"^frame (?P<index>\d+)  (?P<ms>\d+) ms  (?P<classes>.+)$")  # "frame 12  34 ms  92.3 % red"
@@ -78,25 +76,16 @@ def test_frames_stops_after_n_predictions_and_loop_plays_a_short_file_again(tmp_
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl+C cannot be sent to a child process as SIGINT on Windows")
+@CTRL_C_NEEDS_POSIX
 def test_ctrl_c_stops_a_looping_video_with_exit_130_and_still_prints_the_summary(tmp_path, colour_bundle):
     video = red_then_blue(tmp_path, frames_per_color=10)
-    command = [sys.executable, "main.py", "live", str(video), "--model", str(colour_bundle), "--loop", "--json"]
-    with subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace"
-    ) as process:
-        try:
-            first = process.stdout.readline()  # the first prediction: the model is loaded and the video playing
-            assert first.strip(), process.stderr.read()
-            process.send_signal(signal.SIGINT)
-            stdout = process.stdout.read()  # the same buffered stream readline() used; see tests/test_cli.py
-            stderr = process.stderr.read()
-            process.wait(timeout=HANG_GUARD_S)
-        finally:
-            process.kill()
 
-    assert process.returncode == 130, stderr
-    records = [json.loads(line) for line in (first + stdout).splitlines()]
+    returncode, stdout, stderr = interrupt_after_first_result(
+        "live", video, "--model", colour_bundle, "--loop", "--json"
+    )
+
+    assert returncode == 130, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
     assert records[-1]["summary"] is True and records[-1]["predictions"] == len(records) - 1 >= 1
     assert "Traceback" not in stderr
 

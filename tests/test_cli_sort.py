@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.test_cli import HANG_GUARD_S, REPO, isolated_bug_log, run_cli  # noqa: F401 (an autouse fixture)
+from tests.test_cli import CTRL_C_NEEDS_POSIX, interrupt_after_first_result, isolated_bug_log, run_cli  # noqa: F401
 
 CAT = {"tabby, tabby cat", "tiger cat", "Egyptian cat"}
 COFFEE = {"espresso", "cup"}
@@ -67,28 +64,16 @@ def test_move_with_a_confidence_threshold_puts_what_the_model_is_unsure_of_apart
     assert f"Moved 4 photos into {sorted_folder}: 4 below 99.9 % confidence into _unsure." in done.stderr
 
 
+@CTRL_C_NEEDS_POSIX
 def test_ctrl_c_during_a_sort_says_how_far_it_got_and_leaves_no_half_copied_photo(photo_files, tiny_bundle, tmp_path):
     folder = photo_files[0].parent
     sorted_folder = tmp_path / "sorted"
-    command = [sys.executable, "main.py", "classify", *[str(folder)] * 200, "--model", str(tiny_bundle)]
-    with subprocess.Popen(
-        [*command, "--batch-size", "1", "--sort-into", str(sorted_folder)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        try:
-            assert process.stdout.readline().strip(), process.stderr.read()  # classifying and sorting
-            process.send_signal(signal.SIGINT)
-            stderr = process.stderr.read()
-            process.wait(timeout=HANG_GUARD_S)
-        finally:
-            process.kill()
 
-    assert process.returncode == 130, stderr
+    returncode, _stdout, stderr = interrupt_after_first_result(
+        "classify", *[folder] * 200, "--model", tiny_bundle, "--batch-size", 1, "--sort-into", sorted_folder
+    )
+
+    assert returncode == 130, stderr
     assert "Stopped. Copied" in stderr and "Cancelled" in stderr and "Traceback" not in stderr
     assert not [path for path in sorted_folder.rglob("*") if path.name.startswith(".")]
 
