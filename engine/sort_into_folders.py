@@ -52,22 +52,20 @@ class SortReport:
         """Sentences for the user: what went where, then what did not."""
         options = self.options
         verb = "Moved" if options.move else "Copied"
-        into_classes = f"into {_count(len(self.folders), 'class folder')}"
         if not self.unsure:
-            lines = [f"{verb} {_count(self.into_classes, 'photo')} {into_classes} in {options.destination}."]
+            folders = _count(len(self.folders), "class folder")
+            lines = [f"{verb} {_count(self.into_classes, 'photo')} into {folders} in {options.destination}."]
         else:
-            unsure = f"{self.unsure:,} below {options.min_confidence * 100:g} % confidence into {UNSURE_FOLDER}"
-            parts = [f"{self.into_classes:,} {into_classes}"] if self.into_classes else []
+            where = _where(self.into_classes, len(self.folders), self.unsure, options.min_confidence)
             placed = _count(self.into_classes + self.unsure, "photo")
-            lines = [f"{verb} {placed} into {options.destination}: {', '.join([*parts, unsure])}."]
+            lines = [f"{verb} {placed} into {options.destination}: {', '.join(where)}."]
         if self.cancelled:
             lines[0] = "Stopped. " + lines[0]
         if self.already_there:
             was = "was" if self.already_there == 1 else "were"
             lines.append(f"{_count(self.already_there, 'photo')} {was} already there.")
         if self.unreadable:
-            stays = "stays where it is" if self.unreadable == 1 else "stay where they are"
-            lines.append(f"{_count(self.unreadable, 'file')} that could not be read {stays}.")
+            lines.append(_unreadable(self.unreadable))
         if self.failures:
             path, why = self.failures[0]
             more = f" (and {len(self.failures) - 1:,} more)" if len(self.failures) > 1 else ""
@@ -81,17 +79,25 @@ def describe_plan(results: Sequence[ImageResult], options: SortOptions) -> str:
     readable = [result.top[0] for result in results if result.error is None and result.top]
     sure = [top.label for top in readable if top.prob >= options.min_confidence]
     folders = len({class_folder_name(label) for label in set(sure)})
-    parts = [f"{len(sure):,} into {_count(folders, 'class folder')}"] if sure else []
-    if len(sure) < len(readable):
-        below = f"{options.min_confidence * 100:g} %"
-        parts.append(f"{len(readable) - len(sure):,} below {below} confidence into {UNSURE_FOLDER}")
+    where = _where(len(sure), folders, len(readable) - len(sure), options.min_confidence)
     verb = "moved" if options.move else "copied"
-    text = f"{_count(len(readable), 'photo')} will be {verb}" + (f": {', '.join(parts)}." if parts else ".")
+    text = f"{_count(len(readable), 'photo')} will be {verb}" + (f": {', '.join(where)}." if where else ".")
     if len(readable) < len(results):
-        unreadable = len(results) - len(readable)
-        stays = "stays where it is" if unreadable == 1 else "stay where they are"
-        text += f" {_count(unreadable, 'file')} that could not be read {stays}."
+        text += " " + _unreadable(len(results) - len(readable))
     return text
+
+
+def _where(into_classes: int, folders: int, unsure: int, min_confidence: float) -> list[str]:
+    """Where photos go, as "4 into 3 class folders" and "2 below 50 % confidence into _unsure", leaving out a 0."""
+    where = [f"{into_classes:,} into {_count(folders, 'class folder')}"] if into_classes else []
+    if unsure:
+        where.append(f"{unsure:,} below {min_confidence * 100:g} % confidence into {UNSURE_FOLDER}")
+    return where
+
+
+def _unreadable(files: int) -> str:
+    stays = "stays where it is" if files == 1 else "stay where they are"
+    return f"{_count(files, 'file')} that could not be read {stays}."
 
 
 def _count(n: int, noun: str) -> str:
