@@ -81,8 +81,9 @@ class SortDialog(QDialog):
         self._timer.setInterval(PROGRESS_INTERVAL_MS)
         self._timer.timeout.connect(self._show_progress)
         background_calls("sort-photos").done.connect(self._sorted, Qt.ConnectionType.QueuedConnection)
-        self._beside_photos = Path(default_destination(results)).parent  # where a relative folder name goes
-        self._build(default_destination(results))
+        proposed = default_destination(results)
+        self._beside_photos = Path(proposed).parent  # where a folder name typed alone goes
+        self._build(proposed)
         self._show_plan()
 
     def _build(self, destination: str) -> None:
@@ -90,7 +91,7 @@ class SortDialog(QDialog):
                        "overwritten, and photos already sorted there are skipped.")
         intro.setWordWrap(True)
         self.folder_field = QLineEdit(destination)
-        self.folder_field.textChanged.connect(self._show_plan)
+        self.folder_field.textChanged.connect(self._options_changed)  # the plan does not depend on the folder
         self.choose_button = QPushButton("Choose…")
         self.choose_button.clicked.connect(self._choose_folder)
         folder_row = QHBoxLayout()
@@ -156,8 +157,12 @@ class SortDialog(QDialog):
         return self._sorting is not None
 
     def _show_plan(self) -> None:
-        """What Sort will do with the options as they are now (in place of the last sort's outcome)."""
+        """What Sort will do with the threshold and Move as they are now (a pass over every result)."""
         self.plan_label.setText(describe_plan(self.results, self.options))
+        self._options_changed()
+
+    def _options_changed(self) -> None:
+        """The plan, in place of the last sort's outcome; Sort once there is a folder."""
         self.plan_label.show()
         self.outcome_label.hide()
         self.open_button.hide()
