@@ -227,12 +227,12 @@ class ClassifyView(QWidget):
         """Open the Sort into folders dialog on this set's results (once it is classified: the dialog sorts what
         it was given)."""
         self._flush()
-        if self.running or self.model.result_count == 0:
-            self.banner.show_message(
-                "Sorting into folders starts once the photos are classified." if self.running
-                else "There are no photos to sort yet.",
-                "Wait for the batch to finish, or cancel it." if self.running else "Classify some photos first.",
-            )
+        if self.running:
+            self.banner.show_message("Sorting into folders starts once the photos are classified.",
+                                     "Wait for the batch to finish, or cancel it.")
+            return
+        if self.model.result_count == 0:
+            self.banner.show_message("There are no photos to sort yet.", "Classify some photos first.")
             return
         if self.sort_dialog is not None:
             self.sort_dialog.deleteLater()  # the last one, closed: each set gets a dialog of its own
