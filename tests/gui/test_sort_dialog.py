@@ -95,6 +95,8 @@ def test_the_sort_button_waits_for_the_batch_to_finish(window, view, qtbot, phot
     for n in range(120):
         shutil.copy(photo_files[n % len(photo_files)], many / f"{n}{photo_files[n % len(photo_files)].suffix}")
     assert not view.sort_button.isEnabled()  # nothing classified yet
+    menu_actions(window)["Sort into folders…"].trigger()
+    assert view.sort_dialog is None and view.banner.message_label.text() == "There are no photos to sort yet."
 
     with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
         view.add_paths([str(many)])
