@@ -46,6 +46,7 @@ class SortReport:
     unreadable: int = 0  # classifying them failed: they stay where they are
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, why): not sorted, for this reason
     folders: set[str] = field(default_factory=set)  # the class folders photos went into
+    moved: dict[str, str] = field(default_factory=dict)  # old path -> new path of each photo a move took away
     cancelled: bool = False
 
     def summary(self) -> list[str]:
@@ -167,6 +168,8 @@ class FolderSorter:
                 raise self._disk_full(exc) from exc
             report.failures.append((result.path, exc.strerror or str(exc)))
             return None
+        if self.options.move and not source.exists():  # not when it was already in its place
+            report.moved[result.path] = str(target)
         if already_there:
             report.already_there += 1
         elif unsure:

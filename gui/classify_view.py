@@ -236,9 +236,18 @@ class ClassifyView(QWidget):
             return
         if self.sort_dialog is not None:
             self.sort_dialog.deleteLater()  # the last one, closed: each set gets a dialog of its own
-        self.sort_dialog = SortDialog(self.model.results, self)
+        self.sort_dialog = SortDialog(self.model.results, self.model.shown_results, self)
+        self.sort_dialog.photos_moved.connect(self._follow_moved_photos)
         self.sort_dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self.sort_dialog.open()
+
+    @Slot(dict)
+    def _follow_moved_photos(self, moved: dict[str, str]) -> None:
+        """Moved photos' rows point at their new place, so Open and Show in folder still find them."""
+        self.model.relocate(moved)
+        self.batch.show_selected()
+        if self.model.result_count == 1:
+            self.single_card.show_result(self.model.results[0])
 
     def save_results(self, path: str) -> None:
         """Write the results so far to `path` (.csv or .json) on the export thread: 100,000 rows take seconds.

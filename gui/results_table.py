@@ -67,6 +67,11 @@ class ResultsTableModel(QAbstractTableModel):
         return list(self._results)
 
     @property
+    def shown_results(self) -> list[ImageResult]:
+        """The results the filter shows, in arrival order: every result when no filter is set."""
+        return [self._results[position] for position in sorted(self._order)]
+
+    @property
     def result_count(self) -> int:
         """How many results there are, shown or not."""
         return len(self._results)
@@ -95,6 +100,20 @@ class ResultsTableModel(QAbstractTableModel):
 
     def error_count(self) -> int:
         return self._errors
+
+    def relocate(self, moved: dict[str, str]) -> None:
+        """Point the results of photos that were moved (old path -> new path) at their new place, so Open and
+        Show in folder find them; their rows stay where they are."""
+        changed = [p for p, result in enumerate(self._results) if result.path in moved]
+        if not changed:
+            return
+        for position in changed:
+            result = self._results[position]
+            self._results[position] = replace(result, path=moved[result.path])
+        self._search_texts.clear()  # a name may have changed ("IMG_1 (2).jpg"): the filter reads them afresh
+        if self._sort_column == self.FILE:
+            self._keys.clear()
+        self.sort(self._sort_column, self._sort_order)  # a layout change: the view repaints every row
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -290,13 +309,13 @@ class BatchResults(QSplitter):
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.model = model
         self.table = _ResultsTableView(model)
-        self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+        self.table.selectionModel().currentRowChanged.connect(self.show_selected)
         self.row_actions = RowActions(self.table, model.result_at)
         self.filter_field = QLineEdit()
         self.filter_field.setPlaceholderText("Filter by file name or top-1 class (Ctrl+F)")
         QShortcut(QKeySequence.StandardKey.Find, self, self.filter_field.setFocus)  # only while the table shows
         self.filter_field.setToolTip("Shows the rows whose file name or top-1 class holds every word typed. "
-                                     "Export still saves every result.")
+                                     "Export still saves every result; Sort into folders can sort just these.")
         self.filter_field.setClearButtonEnabled(True)
         self.filter_field.textChanged.connect(self._filter)
         self.shown_label = QLabel()  # "12 of 400 shown" while a filter hides rows
@@ -329,7 +348,7 @@ class BatchResults(QSplitter):
     def _filter(self, text: str) -> None:
         self.model.set_filter(text)
         self.select_first_if_none()
-        self._show_selected()  # the card shows a result the table shows, or none
+        self.show_selected()  # the card shows a result the table shows, or none
         self.count_shown()
 
     def count_shown(self) -> None:
@@ -339,7 +358,7 @@ class BatchResults(QSplitter):
         self.shown_label.setVisible(shown < total)
 
     @Slot()
-    def _show_selected(self) -> None:
+    def show_selected(self) -> None:
         index = self.table.currentIndex()
         if index.isValid():
             self.card.show_result(self.model.result_at(index.row()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
@@ -68,11 +69,16 @@ class SortDialog(QDialog):
     """Where to, how sure, copy or move; then the sort's progress, and what it did."""
 
     sort_finished = Signal()  # a sort ended (done, stopped or failed) and the dialog says how it went
+    photos_moved = Signal(dict)  # old path -> new path of the photos a move took away, for the table to follow
 
-    def __init__(self, results: list[ImageResult], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, results: list[ImageResult], shown: list[ImageResult] | None = None, parent: QWidget | None = None
+    ) -> None:
+        """`results` is the whole set; `shown`, the part of it a filter shows, which the user may sort alone."""
         super().__init__(parent)
         self.setWindowTitle("Sort into folders")
-        self.results = results
+        self._all = results
+        self._shown = shown if shown and len(shown) < len(results) else None  # a filter showing none: sort all
         self.report: SortReport | None = None
         self._sorting: Future | None = None
         self._cancel = CancelToken()
@@ -110,10 +116,16 @@ class SortDialog(QDialog):
         threshold_row.addWidget(threshold_note, 1)
         self.move_box = QCheckBox("Move the photos instead of copying them")
         self.move_box.toggled.connect(self._show_plan)
+        shown = len(self._shown or ())
+        self.only_shown_box = QCheckBox(f"Only the {shown:,} photo{'s' if shown != 1 else ''} the filter shows")
+        self.only_shown_box.setChecked(self._shown is not None)  # the user filtered, then asked to sort: those
+        self.only_shown_box.toggled.connect(self._show_plan)
         form = QFormLayout()
         form.addRow("Into:", folder_row)
         form.addRow("Minimum confidence:", threshold_row)
         form.addRow("", self.move_box)
+        if self._shown is not None:
+            form.addRow("", self.only_shown_box)
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.progress_bar = QProgressBar()
@@ -153,6 +165,11 @@ class SortDialog(QDialog):
         return SortOptions(destination, self.threshold.value() / 100, self.move_box.isChecked())
 
     @property
+    def results(self) -> list[ImageResult]:
+        """What Sort sorts: the rows the filter shows, or the whole set."""
+        return self._shown if self.only_shown_box.isChecked() else self._all
+
+    @property
     def running(self) -> bool:
         return self._sorting is not None
 
@@ -177,7 +194,7 @@ class SortDialog(QDialog):
         """Sort with the options shown, on the sorting thread."""
         if self.running or not self.options.destination:
             return
-        for widget in (self.folder_field, self.choose_button, self.threshold, self.move_box, self.sort_button):
+        for widget in self._options_widgets:
             widget.setEnabled(False)
         self.progress_bar.setRange(0, max(len(self.results), 1))
         self.progress_bar.setValue(0)
@@ -206,7 +223,9 @@ class SortDialog(QDialog):
         self._timer.stop()
         self._show_progress()
         self.report, error = sorting.result()
-        for widget in (self.folder_field, self.choose_button, self.threshold, self.move_box, self.sort_button):
+        if self.report is not None and self.report.moved:
+            self._follow(self.report.moved)
+        for widget in self._options_widgets:
             widget.setEnabled(True)
         self.close_button.setText("Close")
         self.close_button.setEnabled(True)
@@ -222,6 +241,19 @@ class SortDialog(QDialog):
         self.open_button.setVisible(os.path.isdir(self.options.destination))
         self.adjustSize()  # room for the outcome's lines
         self.sort_finished.emit()
+
+    @property
+    def _options_widgets(self) -> tuple[QWidget, ...]:
+        return self.folder_field, self.choose_button, self.threshold, self.move_box, self.only_shown_box, self.sort_button
+
+    def _follow(self, moved: dict[str, str]) -> None:
+        """The moved photos' results point at their new place: Sort again finds them sorted, not missing."""
+        def follow(results: list[ImageResult]) -> list[ImageResult]:
+            return [replace(r, path=moved[r.path]) if r.path in moved else r for r in results]
+
+        self._all = follow(self._all)
+        self._shown = follow(self._shown) if self._shown is not None else None
+        self.photos_moved.emit(moved)
 
     def _open_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(self.options.destination))

@@ -62,6 +62,7 @@ def test_photos_are_copied_into_a_folder_per_class_byte_for_byte_and_the_origina
         "T-shirt_top/astronaut.webp": before[photos["astronaut"]],
     }
     assert {path: path.read_bytes() for path in photos.values()} == before  # a copy: the originals are untouched
+    assert report.moved == {}
     assert (destination / "tabby, tabby cat" / "chelsea.jpg").stat().st_mtime == 1_500_000_000
     assert report.into_classes == 4 and report.folders == {"tabby, tabby cat", "espresso", "space shuttle", "T-shirt_top"}
     assert report.summary() == [f"Copied 4 photos into 4 class folders in {destination}."]
@@ -118,12 +119,16 @@ def test_moving_takes_the_photos_out_of_their_folder_and_sorting_a_sorted_folder
     assert tree(destination) == {"cat/chelsea.jpg": contents["chelsea"], "cup/coffee.png": contents["coffee"]}
     assert not photos["chelsea"].exists() and not photos["coffee"].exists()
     assert report.summary()[0] == f"Moved 2 photos into 2 class folders in {destination}."
+    assert report.moved == {  # the window's table follows the photos to their new place
+        str(photos["chelsea"]): str(destination / "cat" / "chelsea.jpg"),
+        str(photos["coffee"]): str(destination / "cup" / "coffee.png"),
+    }
 
     # The user points the sort at the sorted folder itself: every photo is already where it belongs.
     moved = [classified(destination / "cat" / "chelsea.jpg", "cat"), classified(destination / "cup" / "coffee.png", "cup")]
     again = sort_into_folders(moved, SortOptions(str(destination), move=True))
     assert tree(destination) == {"cat/chelsea.jpg": contents["chelsea"], "cup/coffee.png": contents["coffee"]}
-    assert again.already_there == 2
+    assert again.already_there == 2 and again.moved == {}
 
 
 def test_a_move_of_a_photo_whose_copy_is_already_sorted_removes_only_the_original(photos, tmp_path):
@@ -134,6 +139,7 @@ def test_a_move_of_a_photo_whose_copy_is_already_sorted_removes_only_the_origina
 
     assert not photos["chelsea"].exists()
     assert (destination / "cat" / "chelsea.jpg").is_file() and report.already_there == 1
+    assert report.moved == {str(photos["chelsea"]): str(destination / "cat" / "chelsea.jpg")}
 
 
 def test_unreadable_and_vanished_files_are_reported_and_the_rest_are_sorted(photos, tmp_path):

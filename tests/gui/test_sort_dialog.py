@@ -89,6 +89,56 @@ def test_a_threshold_sends_the_unsure_photos_apart_and_move_takes_them_out_of_th
     )
 
 
+def test_after_a_move_the_rows_follow_the_photos_and_sorting_again_finds_them_in_place(
+    view, qtbot, opened_urls, photo_files, tmp_path
+):
+    drop_files(view, qtbot, photo_files)
+    dialog = open_sort_dialog(view, qtbot)
+    destination = tmp_path / "sorted"
+    dialog.folder_field.setText(str(destination))
+    dialog.move_box.setChecked(True)
+    with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+
+    new_places = {str(destination / r.top[0].label / Path(r.path).name) for r in view.model.results}
+    assert {r.path for r in view.model.results} == new_places  # every row points where its photo is now
+    assert all(Path(path).is_file() for path in new_places)
+    assert view.batch.card.title.toolTip() in new_places
+    table = view.batch.table
+    table.setCurrentIndex(view.model.index(2, 0))
+    qtbot.keyClick(table, Qt.Key.Key_Return)  # Open finds the photo in its new place
+    assert [url.toLocalFile() for url in opened_urls] == [view.model.result_at(2).path]
+
+    with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):  # Sort again: nothing is missing, nothing moves
+        qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+    assert dialog.outcome_label.text().endswith("4 photos were already there.")
+    assert "could not be sorted" not in dialog.outcome_label.text()
+
+
+def test_with_a_filter_set_sort_offers_just_the_rows_it_shows(view, qtbot, photo_files, tmp_path):
+    drop_files(view, qtbot, photo_files)
+    view.batch.filter_field.setText("coffee")
+    dialog = open_sort_dialog(view, qtbot)
+    assert dialog.only_shown_box.isVisible() and dialog.only_shown_box.isChecked()
+    assert dialog.only_shown_box.text() == "Only the 1 photo the filter shows"
+    assert dialog.plan_label.text() == "1 photo will be copied: 1 into 1 class folder."
+    dialog.only_shown_box.setChecked(False)
+    assert dialog.plan_label.text().startswith("4 photos will be copied")
+    dialog.only_shown_box.setChecked(True)
+    destination = tmp_path / "sorted"
+    dialog.folder_field.setText(str(destination))
+    with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+
+    coffee = next(r for r in view.model.results if Path(r.path).name == "coffee.png")
+    assert files_under(destination) == [f"{coffee.top[0].label}/coffee.png"]
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+
+    view.batch.filter_field.clear()  # no filter: the whole set, and no choice to make
+    dialog = open_sort_dialog(view, qtbot)
+    assert not dialog.only_shown_box.isVisible() and dialog.plan_label.text().startswith("4 photos")
+
+
 def test_the_sort_button_waits_for_the_batch_to_finish(window, view, qtbot, photo_files, tmp_path):
     many = tmp_path / "many"
     many.mkdir()
