@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from engine import cli, cli_classify, cli_common, devices, predict
 from engine.catalog import catalog, find_entry
+from engine.clip_catalog import CLIP_MODELS
 from engine.errors import UserFacingError
 from engine.models import Bundle, Hub, WeightsFile
 from engine.paths import DATA_DIR_ENV
@@ -255,11 +256,22 @@ def test_models_lists_the_catalog_as_a_table_and_as_json(capsys):
     for entry in entries:
         assert entry.display_name in table and entry.arch in table
 
+    for model in CLIP_MODELS:  # zero-shot models after the catalog
+        assert model.display_name in table and model.arch in table
+
     assert cli.main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert len(listed) == len(entries)
+    assert len(listed) == len(entries) + len(CLIP_MODELS)
     resnet50 = next(item for item in listed if item["arch"].split(".")[0] == "resnet50")
-    assert resnet50["params"] == 25_557_032
+    assert resnet50["params"] == 25_557_032 and resnet50["zero_shot"] is False
+    assert set(listed[-1]) >= set(resnet50)  # a CLIP entry has every field a catalog entry has
+    assert listed[-1]["arch"] == CLIP_MODELS[-1].arch and listed[-1]["zero_shot"] is True
+
+    assert cli.main(["models", "--family", "clip", "--json"]) == 0
+    assert [item["arch"] for item in json.loads(capsys.readouterr().out)] == [m.arch for m in CLIP_MODELS]
+    assert cli.main(["models", "--tag", "zero-shot"]) == 0
+    table = capsys.readouterr().out
+    assert CLIP_MODELS[0].display_name in table and entries[0].display_name not in table
 
     assert cli.main(["models", "--tag", "Fastest", "--json"]) == 0
     fastest = json.loads(capsys.readouterr().out)

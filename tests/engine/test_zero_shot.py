@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save as safetensors_bytes
 from safetensors.torch import save_file
+from torch.utils.flop_counter import FlopCounterMode
 
 from engine.clip_catalog import (
     CLIP_MODELS,
@@ -103,6 +104,18 @@ def test_the_sentence_is_read_as_users_type_it():
 def test_the_curated_models_have_hub_weights_in_open_clip():
     for model in CLIP_MODELS:
         assert open_clip.get_pretrained_cfg(model.name, model.tag).get("hf_hub"), model
+
+
+def test_the_size_and_cost_listed_for_each_curated_model_are_open_clips_own():
+    """What `models` and the window say a CLIP model weighs and costs per photo, counted again on its real
+    architecture (on the meta device: shapes only, no weights)."""
+    for model in CLIP_MODELS:
+        with torch.device("meta"):
+            net = open_clip.create_model(model.name, pretrained=None, device="meta").eval()
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                net.encode_image(torch.zeros(1, 3, 224, 224))
+        assert sum(p.numel() for p in net.parameters()) == model.params, model
+        assert counter.get_total_flops() / 2e9 == pytest.approx(model.gmacs, abs=0.005), model
 
 
 def test_zero_shot_computes_what_open_clip_computes_on_a_real_photo(clip_model, clip_file, photo_arrays):
