@@ -7,6 +7,7 @@ import datetime as dt
 import os
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -37,6 +38,9 @@ from engine.my_models import MyModel, list_my_models, models_dir
 from engine.specs import Bundle, ModelSpec
 from gui.background import BackgroundCalls, background_calls
 from gui.status import confirm
+
+if TYPE_CHECKING:
+    from gui.evaluate_dialog import EvaluateDialog
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers for numeric columns, so "9.1 M" sorts below "25.6 M"
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3  # the bundle's path; +2 is the catalog's architecture role
@@ -200,6 +204,11 @@ class MyModelsPage(QWidget):
         self.show_folder_button.setToolTip("Open the chosen model's folder (its training report is inside), "
                                            "or the folder that holds all your models")
         self.show_folder_button.clicked.connect(self.show_folder)
+        self.evaluate_button = QPushButton("Evaluate…")
+        self.evaluate_button.setToolTip("Measure the chosen model on a folder of labelled pictures: accuracy, "
+                                        "figures per class, confusions and mistakes")
+        self.evaluate_button.clicked.connect(self.evaluate_chosen)
+        self.evaluate_dialog: EvaluateDialog | None = None
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip("Move the chosen model to the trash (Del)")
         self.delete_button.clicked.connect(self.delete_chosen)
@@ -208,6 +217,7 @@ class MyModelsPage(QWidget):
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button)
+        buttons.addWidget(self.evaluate_button)
         buttons.addWidget(self.show_folder_button)
         buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
@@ -279,6 +289,7 @@ class MyModelsPage(QWidget):
     def _update_buttons(self) -> None:
         chosen = self.chosen_model() is not None
         self.load_button.setEnabled(chosen)
+        self.evaluate_button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen and self._trashing is None)
 
     def chosen_model(self) -> Path | None:
@@ -295,6 +306,23 @@ class MyModelsPage(QWidget):
             self.message_changed.emit(f"{path.name} is no longer in your models folder.")
         else:
             self.load_requested.emit(ModelSpec(source=Bundle(str(path))))
+
+    def evaluate_chosen(self) -> None:
+        """Open Evaluate on a folder for the chosen model; one at a time, so a running one is brought forward."""
+        from gui.evaluate_dialog import EvaluateDialog  # the training modules import torch: not on the window's start
+
+        path = self.chosen_model()
+        if path is None:
+            return
+        if self.evaluate_dialog is not None:
+            if self.evaluate_dialog.running:
+                self.evaluate_dialog.raise_()
+                self.evaluate_dialog.activateWindow()
+                return
+            self.evaluate_dialog.deleteLater()
+        name = self.table.selectionModel().selectedRows()[0].data()
+        self.evaluate_dialog = EvaluateDialog(path, name, self.window())
+        self.evaluate_dialog.show()
 
     def delete_chosen(self) -> None:
         """Move the chosen model to the trash, after asking; never the model in use."""

@@ -9,9 +9,12 @@ from PySide6.QtCore import QObject, QSettings, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 
 from engine.models import Bundle, ModelSpec
+from engine.paths import DATA_DIR_ENV
+from engine.training.run import models_dir
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import ModelInfo
 from gui.main_window import MainWindow
+from gui.model_picker import ModelPicker
 from gui.settings import AppSettings, load_settings
 
 WAIT_MS = 60_000  # generous: the test machines' cores are shared
@@ -92,3 +95,27 @@ def opened_urls():
     QDesktopServices.setUrlHandler("file", opener, "open")
     yield opener.urls
     QDesktopServices.unsetUrlHandler("file")
+
+
+@pytest.fixture
+def picker(qtbot) -> ModelPicker:
+    """The model picker on its own, as the window docks it."""
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.resize(520, 700)
+    picker.show()
+    qtbot.waitExposed(picker)
+    return picker
+
+
+@pytest.fixture
+def models_folder(tmp_path, monkeypatch) -> Path:
+    """The user's models folder ("My models"), inside this test's data folder."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    return models_dir()
+
+
+def open_my_models(qtbot, picker: ModelPicker) -> None:
+    """Choose the My models tab, which lists the folder again (off the GUI thread), and wait for the list."""
+    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
+        picker.tabs.setCurrentWidget(picker.my_models_page)

@@ -15,9 +15,7 @@ from safetensors.torch import save_file
 from engine.catalog import catalog
 from engine.devices import available_devices, device_support, supported_precisions
 from engine.models import Bundle, Hub, ModelSpec, WeightsFile, create_architecture
-from engine.paths import DATA_DIR_ENV
 from engine.specs import DeviceSupport, InferenceChoice, builtin_model_spec
-from engine.training.run import models_dir
 from gui.engine_messages import ModelInfo
 from gui.inference_form import DEVICE_NAMES
 from gui.catalog_table import ARCH_ROLE, NAME, PARAMS, TAGS
@@ -25,25 +23,8 @@ from gui.model_picker import ModelPicker
 from gui.my_models_view import IN_USE_TIP, MY_ACCURACY, MY_CLASSES, MY_DATE, MY_MODELS_EMPTY, MY_NAME, MyModelsPage
 from tests.conftest import TINY_ARCH, make_bundle
 from tests.engine.test_my_models import save_my_model
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, open_my_models
 from tests.gui.test_classify_view import drag_and_drop, file_mime
-
-
-@pytest.fixture
-def picker(qtbot) -> ModelPicker:
-    picker = ModelPicker()
-    qtbot.addWidget(picker)
-    picker.resize(520, 700)
-    picker.show()
-    qtbot.waitExposed(picker)
-    return picker
-
-
-@pytest.fixture
-def models_folder(tmp_path, monkeypatch) -> Path:
-    """The user's models folder ("My models"), inside this test's data folder."""
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
-    return models_dir()
 
 
 @pytest.fixture
@@ -228,12 +209,6 @@ def test_a_folder_that_is_no_bundle_is_refused_inline(picker, tmp_path, qtbot):
 
 
 # My models
-
-
-def open_my_models(qtbot, picker: ModelPicker) -> None:
-    """Choose the My models tab, which lists the folder again (off the GUI thread), and wait for the list."""
-    with qtbot.waitSignal(picker.my_models_listed, timeout=WAIT_MS):
-        picker.tabs.setCurrentWidget(picker.my_models_page)
 
 
 def my_models_column(picker: ModelPicker | MyModelsPage, column: int) -> list[str]:

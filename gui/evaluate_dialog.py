@@ -1,0 +1,204 @@
+"""Evaluate on a folder: how good one of the user's models is on labelled pictures it never saw (new photos from
+the production line, a test set kept apart), measured off the GUI thread with progress and Cancel."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import Cancelled, UserFacingError
+from engine.events import CancelToken, Event, Progress
+from gui.background import background_calls
+from gui.evaluation_view import EvaluationView, percent
+from gui.train_pages import bold_label, error_label, note_label, show_error
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_MS = 100
+WHICH_IMAGES = {"all": "all", "test": "the test folder's", "val": "the validation folder's"}
+_last_folder = ""  # offered again the next time, for the next model
+
+
+def evaluate_in_background(bundle: str, folder: str, on_event, cancel: CancelToken):
+    """On the evaluation thread: (evaluation, which images, None), or (None, "", the error to show)."""
+    from engine.training.evaluate import evaluate_bundle  # torch: never on the window's start
+
+    try:
+        evaluation, part = evaluate_bundle(bundle, folder, "auto", 32, on_event, cancel)
+        return evaluation, part, None
+    except Cancelled:
+        return None, "", None
+    except UserFacingError as exc:
+        return None, "", exc
+    except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not kill the thread
+        log.exception("Evaluating %s on %s failed", bundle, folder)
+        return None, "", UserFacingError(f"Evaluating stopped: {exc}.", "The log has the details.")
+
+
+class EvaluateDialog(QDialog):
+    """A folder to measure on, then accuracy, the per-class figures, the confusion matrix and the mistakes."""
+
+    evaluation_finished = Signal()  # done, cancelled or failed: the dialog says which
+
+    def __init__(self, bundle: Path, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Evaluate {name}")
+        self.bundle = bundle
+        self.evaluation = None
+        self._running: Future | None = None
+        self._cancel = CancelToken()
+        self._progress: Progress | None = None  # written by the evaluation thread, read by the timer
+        self._timer = QTimer(self)
+        self._timer.setInterval(PROGRESS_INTERVAL_MS)
+        self._timer.timeout.connect(self._show_progress)
+        background_calls("evaluate-model").done.connect(self._evaluated, Qt.ConnectionType.QueuedConnection)
+        intro = note_label(
+            f"Measures {name} on pictures sorted into one folder per class, named like its classes. A folder "
+            "with train, val and test folders is measured on its test folder."
+        )
+        self.folder_field = QLineEdit(_last_folder)
+        self.folder_field.setPlaceholderText("A folder of class folders")
+        self.folder_field.textChanged.connect(self._refresh)
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self._choose_folder)
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setDefault(True)
+        self.evaluate_button.clicked.connect(self.start)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(QLabel("Pictures:"))
+        folder_row.addWidget(self.folder_field, 1)
+        folder_row.addWidget(self.choose_button)
+        folder_row.addWidget(self.evaluate_button)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.hide()
+        self.error = error_label()
+        self.note = note_label()
+        self.note.hide()
+        self.headline = bold_label("", 1.6)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.evaluation_view = EvaluationView()
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(folder_row)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.error)
+        layout.addWidget(self.note)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.details)
+        layout.addWidget(self.evaluation_view, 1)
+        layout.addStretch(0)  # takes the room while there are no results, so the rows above stay together
+        layout.addLayout(buttons)
+        self._show_results(False)
+        self.setMinimumWidth(720)
+        self.adjustSize()
+        self._refresh()
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Evaluate on the pictures in", self.folder_field.text())
+        if folder:
+            self.folder_field.setText(folder)
+
+    def _refresh(self) -> None:
+        for widget in (self.folder_field, self.choose_button):
+            widget.setEnabled(not self.running)
+        self.evaluate_button.setEnabled(not self.running and bool(self.folder_field.text().strip()))
+        if not self.running:
+            self.close_button.setEnabled(True)
+        self.close_button.setText("Cancel" if self.running else "Close")
+
+    def start(self) -> None:
+        global _last_folder
+        folder = self.folder_field.text().strip()
+        if self.running or not folder:
+            return
+        _last_folder = folder
+        show_error(self.error, "")
+        self.note.hide()
+        self._show_results(False)
+        self._progress = None
+        self.progress_bar.setRange(0, 0)  # busy until the first count arrives
+        self.progress_bar.setFormat("Loading the model…")
+        self.progress_bar.show()
+        self._cancel = CancelToken()
+        QCoreApplication.instance().aboutToQuit.connect(self._cancel.cancel)  # quitting must not wait for it
+        self._running = background_calls("evaluate-model").submit(
+            evaluate_in_background, str(self.bundle), folder, self._on_event, self._cancel
+        )
+        self._timer.start()
+        self._refresh()
+
+    def _on_event(self, event: Event) -> None:  # on the evaluation thread: no Qt here
+        if isinstance(event, Progress):
+            self._progress = event
+
+    def _show_progress(self) -> None:
+        progress = self._progress
+        if progress is not None and progress.total:
+            self.progress_bar.setRange(0, progress.total)
+            self.progress_bar.setValue(progress.done)
+            self.progress_bar.setFormat(f"{progress.what}: %v of %m")
+
+    def _evaluated(self, running: Future) -> None:
+        if running is not self._running:
+            return  # another dialog's evaluation: every dialog hears the one thread
+        self._running = None
+        self._timer.stop()
+        self.progress_bar.hide()
+        evaluation, part, error = running.result()
+        if error is not None:
+            show_error(self.error, error.message, error.hint)
+        elif evaluation is not None:
+            self._show_evaluation(evaluation, part)
+        else:
+            self.note.setText("Stopped before the end: nothing was measured.")
+            self.note.show()
+        self._refresh()
+        self.evaluation_finished.emit()
+
+    def _show_evaluation(self, evaluation, part: str) -> None:
+        self.evaluation = evaluation
+        self.headline.setText(f"Accuracy {percent(evaluation.accuracy)}")
+        parts = [f"top-5 {percent(evaluation.top5)}" if evaluation.top5 is not None else "",
+                 f"loss {evaluation.loss:.3f}", f"macro F1 {evaluation.macro_f1:.3f}",
+                 f"{evaluation.num_images:,} images ({WHICH_IMAGES[part]} of {self.folder_field.text().strip()}), "
+                 f"{evaluation.num_mistakes:,} mistaken"]
+        self.details.setText(" · ".join(p for p in parts if p))
+        self.evaluation_view.show_evaluation(evaluation)
+        self._show_results(True)
+        self.resize(max(self.width(), 900), max(self.height(), 700))
+
+    def _show_results(self, shown: bool) -> None:
+        for widget in (self.headline, self.details, self.evaluation_view):
+            widget.setVisible(shown)
+
+    def reject(self) -> None:
+        """Cancel, Esc or the close box while measuring stops it (between two batches); otherwise it closes."""
+        if self.running:
+            self._cancel.cancel()
+            self.close_button.setEnabled(False)
+            self.close_button.setText("Stopping…")
+            return
+        super().reject()

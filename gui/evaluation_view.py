@@ -1,0 +1,158 @@
+"""How good a model is on a set of labelled images, as the training wizard's Results page and Evaluate on a folder
+show it: the per-class table, the confusion matrix and the most confident mistakes with their pictures."""
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.training.metrics import Evaluation, Misclassified
+from gui.background import background_calls
+from gui.train_pages import bold_label, note_label, square_pixmap
+from gui.training_charts import ConfusionMatrixView
+
+GALLERY_THUMB = 96
+MAX_GALLERY = 60  # the most confident mistakes; the report lists more
+CLASS_COLUMNS = ("Class", "Precision", "Recall", "F1", "Images")
+
+
+def mistake_caption(mistake: Misclassified) -> str:
+    return f"true: {mistake.true_label} · taken for: {mistake.predicted_label} ({mistake.confidence * 100:.0f} %)"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def decode_thumbnails(paths: tuple[str, ...], size: int) -> list[tuple[str, object]]:
+    """On the thumbnail thread: (path, pixels) of each picture, None for one that cannot be read any more."""
+    from engine.predict import file_thumbnail  # numpy and Pillow: kept off the window's start
+
+    return [(path, file_thumbnail(path, size)) for path in paths]
+
+
+class EvaluationView(QSplitter):
+    """Per class and the confusion matrix side by side, the mistakes below."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self._gallery_items: dict[str, list[QListWidgetItem]] = {}
+        self._decoding: Future | None = None
+        background_calls("mistake-thumbnails").done.connect(self._on_thumbnails, Qt.ConnectionType.QueuedConnection)
+        self.class_table = _class_table()
+        self.matrix = ConfusionMatrixView()
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(GALLERY_THUMB, GALLERY_THUMB))
+        self.gallery.setGridSize(QSize(GALLERY_THUMB + 96, GALLERY_THUMB + self.fontMetrics().height() * 3 + 8))
+        self.gallery.setWordWrap(True)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.gallery_title = bold_label("Mistakes")
+        self.no_mistakes = note_label("Every image was classified correctly.")
+        self.no_mistakes.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.no_mistakes.hide()
+        matrix_scroll = QScrollArea()
+        matrix_scroll.setWidget(self.matrix)
+        matrix_scroll.setWidgetResizable(True)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(titled("Per class", self.class_table))
+        top.addWidget(titled("Confusion matrix", matrix_scroll))
+        top.setStretchFactor(0, 2)
+        top.setStretchFactor(1, 3)
+        top.setChildrenCollapsible(False)
+        self.addWidget(top)
+        self.addWidget(titled(self.gallery_title, self.gallery, self.no_mistakes))
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 1)
+        self.setChildrenCollapsible(False)
+
+    def show_evaluation(self, evaluation: Evaluation) -> None:
+        self._fill_class_table(evaluation)
+        self.matrix.set_matrix(evaluation.labels, evaluation.confusion)
+        self._fill_gallery(evaluation)
+
+    def _fill_class_table(self, evaluation: Evaluation) -> None:
+        self.class_table.setRowCount(len(evaluation.per_class))
+        for row, metrics in enumerate(evaluation.per_class):
+            cells = (metrics.name, f"{metrics.precision:.3f}", f"{metrics.recall:.3f}", f"{metrics.f1:.3f}",
+                     str(metrics.support))
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.class_table.setItem(row, column, item)
+
+    def _fill_gallery(self, evaluation: Evaluation) -> None:
+        self.gallery.clear()
+        self._gallery_items.clear()
+        shown = evaluation.misclassified[:MAX_GALLERY]
+        total = evaluation.num_mistakes
+        more = f", the {len(shown)} most confident shown" if total > len(shown) else ""
+        self.gallery_title.setText(f"Mistakes ({total}{more})" if total else "Mistakes: none")
+        self.gallery.setVisible(bool(shown))
+        self.no_mistakes.setVisible(not shown)
+        self._decoding = None
+        if not shown:
+            return
+        blank = QIcon(square_pixmap(None, GALLERY_THUMB))
+        for mistake in shown:
+            item = QListWidgetItem(blank, mistake_caption(mistake))
+            item.setToolTip(mistake.path)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            self.gallery.addItem(item)
+            self._gallery_items.setdefault(mistake.path, []).append(item)
+        paths = tuple(dict.fromkeys(m.path for m in shown if m.path))
+        self._decoding = background_calls("mistake-thumbnails").submit(decode_thumbnails, paths, GALLERY_THUMB * 2)
+
+    def _on_thumbnails(self, decoding: Future) -> None:
+        if decoding is not self._decoding:
+            return  # another view's pictures, or this view's older ones: every view hears the one thread
+        self._decoding = None
+        try:
+            thumbnails = decoding.result()
+        except Exception:  # noqa: BLE001 - pictures are a nicety: the blank tiles stay
+            return
+        for path, pixels in thumbnails:
+            icon = QIcon(square_pixmap(pixels, GALLERY_THUMB))
+            for item in self._gallery_items.get(path, ()):
+                item.setIcon(icon)
+
+
+def _class_table() -> QTableWidget:
+    table = QTableWidget(0, len(CLASS_COLUMNS))
+    table.setHorizontalHeaderLabels(CLASS_COLUMNS)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setSortingEnabled(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def titled(title: str | QLabel, *widgets: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 4, 0, 0)
+    layout.addWidget(title if isinstance(title, QLabel) else bold_label(title))
+    for widget in widgets:
+        layout.addWidget(widget, 1)
+    return box

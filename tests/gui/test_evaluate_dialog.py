@@ -1,0 +1,96 @@
+"""Evaluate on a folder, from the model picker's My models tab: one of the user's models measured on real labelled
+pictures off the GUI thread, shown as the training wizard shows its results, and the same figures as the engine's."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from engine.training.evaluate import evaluate_bundle
+from gui.evaluation_view import MAX_GALLERY
+from tests.engine.test_my_models import save_my_model
+from tests.gui.conftest import WAIT_MS, open_my_models
+from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
+
+CLASSES = tuple(sorted(SHAPE_CLASSES))
+
+
+@pytest.fixture
+def shapes(tmp_path) -> Path:
+    return write_shapes_dataset(tmp_path / "new photos", per_class=6, seed=5)
+
+
+@pytest.fixture
+def my_model(models_folder) -> Path:
+    return save_my_model(models_folder / "shapes", "Shapes", "2026-11-20T10:00:00", 0.9, labels=CLASSES)
+
+
+def open_evaluate_dialog(qtbot, picker):
+    open_my_models(qtbot, picker)
+    page = picker.my_models_page
+    assert not page.evaluate_button.isEnabled()  # nothing chosen yet
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = page.evaluate_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.windowTitle() == "Evaluate Shapes"
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_my_model_is_measured_on_a_folder_of_labelled_pictures(my_model, shapes, picker, qtbot):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    assert not dialog.evaluate_button.isEnabled()  # no folder yet
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+        assert dialog.running and dialog.close_button.text() == "Cancel" and not dialog.folder_field.isEnabled()
+
+    expected, part = evaluate_bundle(my_model, shapes, device="cpu")  # the engine, as `main.py evaluate` runs it
+    assert part == "all" and not dialog.error.isVisible()
+    assert dialog.headline.text() == f"Accuracy {expected.accuracy * 100:.1f} %"
+    assert f"{expected.num_images} images (all of {shapes})" in dialog.details.text()
+    assert f"{expected.num_mistakes} mistaken" in dialog.details.text()
+    view = dialog.evaluation_view
+    assert [view.class_table.item(row, 0).text() for row in range(view.class_table.rowCount())] == list(CLASSES)
+    assert view.matrix.labels == CLASSES and view.matrix.confusion == expected.confusion
+    assert view.gallery.count() == min(expected.num_mistakes, MAX_GALLERY)
+    if expected.num_mistakes:  # an untrained model: its mistakes, each with its picture once decoded
+        first = expected.misclassified[0]
+        assert view.gallery.item(0).toolTip() == first.path
+        assert f"true: {first.true_label}" in view.gallery.item(0).text()
+    assert dialog.close_button.text() == "Close" and dialog.folder_field.isEnabled()
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+
+
+def test_a_folder_whose_classes_the_model_does_not_know_is_said_in_the_dialog(my_model, picker, qtbot, tmp_path):
+    other = write_shapes_dataset(tmp_path / "other", per_class=3, classes=tuple(SHAPE_CLASSES)[:2])
+    (other / tuple(SHAPE_CLASSES)[0]).rename(other / "hexagons")
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(other))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+
+    assert dialog.error.isVisible()
+    assert dialog.error.text().startswith(f"The model does not know the classes hexagons found in {other}.")
+    assert not dialog.headline.isVisible() and not dialog.evaluation_view.isVisible()
+
+    dialog.folder_field.setText(str(tmp_path / "nowhere"))  # a folder that is not there
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    assert dialog.error.isVisible() and "nowhere" in dialog.error.text()
+
+
+def test_cancel_stops_the_measuring_and_the_dialog_says_so(my_model, shapes, picker, qtbot):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)  # Cancel, while the model loads
+        assert dialog.isVisible() and dialog.close_button.text() == "Stopping…"
+
+    assert dialog.note.isVisible() and dialog.note.text() == "Stopped before the end: nothing was measured."
+    assert not dialog.error.isVisible() and not dialog.headline.isVisible()
+    assert dialog.close_button.isEnabled() and dialog.close_button.text() == "Close"
+    assert dialog.isVisible()
