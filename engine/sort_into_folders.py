@@ -179,14 +179,23 @@ class FolderSorter:
             report.folders.add(folder.name)
         return str(target)
 
-    def _disk_full(self, exc: OSError) -> UserFacingError:
+    def _disk_full(self, exc: OSError) -> SortStopped:
         report = self.report
         done = report.into_classes + report.unsure
         what = "read-only" if exc.errno == errno.EROFS else "full"
-        return UserFacingError(
+        return SortStopped(
             f"The disk is {what}: sorting into {self.options.destination} stopped after {_count(done, 'photo')}.",
             "Free some space (or choose another folder) and sort again: photos already sorted are skipped.",
+            report,
         )
+
+
+class SortStopped(UserFacingError):
+    """The disk filled (or turned read-only) mid-sort; `report` says what was done before, moves included."""
+
+    def __init__(self, message: str, hint: str, report: SortReport) -> None:
+        super().__init__(message, hint)
+        self.report = report
 
 
 def sort_into_folders(

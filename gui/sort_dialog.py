@@ -31,6 +31,7 @@ from engine.sort_into_folders import (
     UNSURE_FOLDER,
     SortOptions,
     SortReport,
+    SortStopped,
     describe_plan,
     sort_into_folders,
 )
@@ -58,9 +59,12 @@ def default_destination(results: list[ImageResult]) -> str:
 def sort_in_background(
     results: list[ImageResult], options: SortOptions, on_event, cancel: CancelToken
 ) -> tuple[SortReport | None, UserFacingError | None]:
-    """On the sorting thread: the report, or the error that stopped the sort."""
+    """On the sorting thread: the report, and the error that stopped the sort, if one did (a full disk's error
+    comes with the report of what was done before it)."""
     try:
         return sort_into_folders(results, options, on_event, cancel), None
+    except SortStopped as exc:
+        return exc.report, exc
     except UserFacingError as exc:
         return None, exc
 

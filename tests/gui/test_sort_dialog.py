@@ -2,6 +2,7 @@
 disk through the dialog the user sees."""
 from __future__ import annotations
 
+import errno
 import shutil
 import threading
 from pathlib import Path
@@ -113,6 +114,33 @@ def test_after_a_move_the_rows_follow_the_photos_and_sorting_again_finds_them_in
         qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
     assert dialog.outcome_label.text().endswith("4 photos were already there.")
     assert "could not be sorted" not in dialog.outcome_label.text()
+
+
+def test_a_disk_that_fills_mid_move_still_leaves_the_moved_rows_pointing_at_their_photos(
+    view, qtbot, photo_files, tmp_path, monkeypatch
+):
+    real_move, moves = sorting._move, []
+
+    def disk_fills_on_the_second_move(source, target):  # a move onto another disk, which fills up
+        moves.append(source)
+        if len(moves) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_move(source, target)
+
+    monkeypatch.setattr(sorting, "_move", disk_fills_on_the_second_move)
+    drop_files(view, qtbot, photo_files)
+    dialog = open_sort_dialog(view, qtbot)
+    destination = tmp_path / "sorted"
+    dialog.folder_field.setText(str(destination))
+    dialog.move_box.setChecked(True)
+    with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+
+    assert dialog.outcome_label.text().startswith(f"The disk is full: sorting into {destination} stopped after 1 photo.")
+    moved = [r for r in view.model.results if Path(r.path).parent.parent == destination]
+    assert len(moved) == 1 and Path(moved[0].path).is_file() and Path(moved[0].path).parent.name == moved[0].top[0].label
+    rest = {r.path for r in view.model.results} - {moved[0].path}
+    assert len(rest) == 3 and all(Path(path).is_file() for path in rest)  # still where they were
 
 
 def test_with_a_filter_set_sort_offers_just_the_rows_it_shows(view, qtbot, photo_files, tmp_path):
