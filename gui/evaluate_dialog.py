@@ -27,7 +27,7 @@ from gui.train_pages import bold_label, error_label, note_label, show_error
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_MS = 100
-WHICH_IMAGES = {"all": "all", "test": "the test folder's", "val": "the validation folder's"}
+WHICH_IMAGES = {"all": "all of", "test": "the test folder of", "val": "the validation folder of"}
 _last_folder = ""  # offered again the next time, for the next model
 
 
@@ -183,7 +183,7 @@ class EvaluateDialog(QDialog):
         self.headline.setText(f"Accuracy {percent(evaluation.accuracy)}")
         parts = [f"top-5 {percent(evaluation.top5)}" if evaluation.top5 is not None else "",
                  f"loss {evaluation.loss:.3f}", f"macro F1 {evaluation.macro_f1:.3f}",
-                 f"{evaluation.num_images:,} images ({WHICH_IMAGES[part]} of {self.folder_field.text().strip()}), "
+                 f"{evaluation.num_images:,} images ({WHICH_IMAGES[part]} {self.folder_field.text().strip()}), "
                  f"{evaluation.num_mistakes:,} mistaken"]
         self.details.setText(" · ".join(p for p in parts if p))
         self.evaluation_view.show_evaluation(evaluation)

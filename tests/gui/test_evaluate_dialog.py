@@ -64,6 +64,19 @@ def test_my_model_is_measured_on_a_folder_of_labelled_pictures(my_model, shapes,
     assert not dialog.isVisible()
 
 
+def test_a_folder_split_into_train_val_and_test_is_measured_on_its_test_folder(my_model, picker, qtbot, tmp_path):
+    split = tmp_path / "split"
+    write_shapes_dataset(split / "train", per_class=4, seed=1)
+    write_shapes_dataset(split / "test", per_class=2, seed=2)
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(split))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+
+    assert f"{2 * len(CLASSES)} images (the test folder of {split})" in dialog.details.text()
+    assert sum(map(sum, dialog.evaluation_view.matrix.confusion)) == 2 * len(CLASSES)
+
+
 def test_a_folder_whose_classes_the_model_does_not_know_is_said_in_the_dialog(my_model, picker, qtbot, tmp_path):
     other = write_shapes_dataset(tmp_path / "other", per_class=3, classes=tuple(SHAPE_CLASSES)[:2])
     (other / tuple(SHAPE_CLASSES)[0]).rename(other / "hexagons")
