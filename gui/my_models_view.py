@@ -216,10 +216,11 @@ class MyModelsPage(QWidget):
                   context=Qt.ShortcutContext.WidgetShortcut)
 
         buttons = QHBoxLayout()
-        buttons.addWidget(self.load_button)
-        buttons.addWidget(self.evaluate_button)
-        buttons.addWidget(self.show_folder_button)
-        buttons.addWidget(self.delete_button)
+        buttons.setSpacing(4)
+        for button in (self.load_button, self.evaluate_button, self.show_folder_button, self.delete_button):
+            # Narrower than the style's usual minimum when the panel is, so the window fits a 1024-pixel screen.
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 14)
+            buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)  # lined up with the catalog page beside it
