@@ -26,6 +26,7 @@ Uses the folder's test (else val) subfolder when it has train/val/test folders, 
 examples:
   %(prog)s my_model/ held_out_photos/
   %(prog)s my_model/ held_out_photos/ --json
+  %(prog)s my_model/ held_out_photos/ --report line_3_check/
 """
 
 
@@ -36,10 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", choices=DEVICE_CHOICES, default="auto", help="where the model runs (default: auto)")
     add("--batch-size", type=positive_int, default=32, metavar="N", help="images per batch (default: 32)")
     add("--json", action="store_true", help="print the evaluation as one JSON object, nothing else")
+    add("--report", metavar="DIR", help="also write report.html, metrics.json, per_class.csv and confusion.csv "
+        "into DIR (made if needed), the same report training writes")
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.training.evaluate import evaluate_bundle
+    from engine.training.report import images_used, write_evaluation_report
 
     if not Path(args.bundle).exists():
         raise UserFacingError(f"There is no model bundle at {args.bundle}.", "Check the path.")
@@ -48,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
     with cancel_on_ctrl_c(cancel):
         evaluation, part = evaluate_bundle(args.bundle, args.data_dir, args.device, args.batch_size, reporter, cancel)
     reporter.clear()
+    report = None
+    if args.report:
+        bundle = Path(args.bundle)
+        name = bundle.stem if bundle.is_file() else bundle.resolve().name
+        report = write_evaluation_report(args.report, evaluation, part, args.data_dir, name, bundle).html
     if args.json:
-        print(json.dumps({**evaluation.to_dict(), "images": part}))
+        print(json.dumps({**evaluation.to_dict(), "images": part, "report": str(report) if report else None}))
         return EXIT_OK
-    which = {"all": "all images", "test": "the test folder", "val": "the validation folder"}[part]
-    print(f"{evaluation.num_images} images ({which} of {args.data_dir})")
+    print(f"{evaluation.num_images} images ({images_used(part, args.data_dir)})")
     print(f"accuracy: {evaluation.accuracy:.3f}")
     print(f"loss: {evaluation.loss:.3f}")
     if evaluation.top5 is not None:
@@ -60,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"macro F1: {evaluation.macro_f1:.3f}")
     print(format_per_class(evaluation))
     print(format_confusion(evaluation))
+    if report:
+        print(f"report: {report}")
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -21,13 +21,14 @@ from PySide6.QtWidgets import (
 
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Progress
+from engine.training.report import images_used, write_evaluation_report
+from engine.training.run import unique_path
 from gui.background import background_calls
 from gui.evaluation_view import EvaluationView, percent
 from gui.train_pages import bold_label, error_label, note_label, show_error
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_MS = 100
-WHICH_IMAGES = {"all": "all of", "test": "the test folder of", "val": "the validation folder of"}
 _last_folder = ""  # offered again the next time, for the next model
 
 
@@ -47,23 +48,39 @@ def evaluate_in_background(bundle: str, folder: str, on_event, cancel: CancelTok
         return None, "", UserFacingError(f"Evaluating stopped: {exc}.", "The log has the details.")
 
 
+def save_report_in_background(folder: Path, evaluation, part: str, data_dir: str, name: str, bundle: Path):
+    """On the report thread (it decodes the mistakes' thumbnails): (report.html, None) or (None, the error)."""
+    try:
+        return write_evaluation_report(folder, evaluation, part, data_dir, name, bundle).html, None
+    except UserFacingError as exc:
+        return None, exc
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.exception("Saving the evaluation report into %s failed", folder)
+        return None, UserFacingError(f"The report could not be saved: {exc}.", "The log has the details.")
+
+
 class EvaluateDialog(QDialog):
     """A folder to measure on, then accuracy, the per-class figures, the confusion matrix and the mistakes."""
 
     evaluation_finished = Signal()  # done, cancelled or failed: the dialog says which
+    report_saved = Signal()  # or failed to: the dialog says which
 
     def __init__(self, bundle: Path, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Evaluate {name}")
         self.bundle = bundle
+        self.name = name
         self.evaluation = None
+        self._measured: tuple[str, str] = ("", "")  # which images of which folder the shown figures came from
         self._running: Future | None = None
+        self._saving: Future | None = None
         self._cancel = CancelToken()
         self._progress: Progress | None = None  # written by the evaluation thread, read by the timer
         self._timer = QTimer(self)
         self._timer.setInterval(PROGRESS_INTERVAL_MS)
         self._timer.timeout.connect(self._show_progress)
         background_calls("evaluate-model").done.connect(self._evaluated, Qt.ConnectionType.QueuedConnection)
+        background_calls("save-evaluation-report").done.connect(self._report_saved, Qt.ConnectionType.QueuedConnection)
         intro = note_label(
             f"Measures {name} on pictures sorted into one folder per class, named like its classes. A folder "
             "with train, val and test folders is measured on its test folder."
@@ -91,10 +108,18 @@ class EvaluateDialog(QDialog):
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.evaluation_view = EvaluationView()
+        self.save_button = QPushButton("Save report…")
+        self.save_button.setToolTip("Save these figures as report.html, metrics.json and two CSV files, "
+                                    "the same report training writes")
+        self.save_button.clicked.connect(self.save_report)
+        self.saved_label = note_label()
+        self.saved_label.setOpenExternalLinks(True)
+        self.saved_label.hide()
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
-        buttons.addStretch(1)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.saved_label, 1)
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -125,6 +150,7 @@ class EvaluateDialog(QDialog):
         for widget in (self.folder_field, self.choose_button):
             widget.setEnabled(not self.running)
         self.evaluate_button.setEnabled(not self.running and bool(self.folder_field.text().strip()))
+        self.save_button.setEnabled(not self.running and self._saving is None and self.evaluation is not None)
         if not self.running:
             self.close_button.setEnabled(True)
         self.close_button.setText("Cancel" if self.running else "Close")
@@ -137,6 +163,8 @@ class EvaluateDialog(QDialog):
         _last_folder = folder
         show_error(self.error, "")
         self.note.hide()
+        self.saved_label.hide()
+        self.evaluation = None
         self._show_results(False)
         self._progress = None
         self.progress_bar.setRange(0, 0)  # busy until the first count arrives
@@ -180,10 +208,11 @@ class EvaluateDialog(QDialog):
 
     def _show_evaluation(self, evaluation, part: str) -> None:
         self.evaluation = evaluation
+        self._measured = (part, self.folder_field.text().strip())
         self.headline.setText(f"Accuracy {percent(evaluation.accuracy)}")
         parts = [f"top-5 {percent(evaluation.top5)}" if evaluation.top5 is not None else "",
                  f"loss {evaluation.loss:.3f}", f"macro F1 {evaluation.macro_f1:.3f}",
-                 f"{evaluation.num_images:,} images ({WHICH_IMAGES[part]} {self.folder_field.text().strip()}), "
+                 f"{evaluation.num_images:,} images ({images_used(*self._measured)}), "
                  f"{evaluation.num_mistakes:,} mistaken"]
         self.details.setText(" · ".join(p for p in parts if p))
         self.evaluation_view.show_evaluation(evaluation)
@@ -191,8 +220,38 @@ class EvaluateDialog(QDialog):
         self.resize(max(self.width(), 900), max(self.height(), 700))
 
     def _show_results(self, shown: bool) -> None:
-        for widget in (self.headline, self.details, self.evaluation_view):
+        for widget in (self.headline, self.details, self.evaluation_view, self.save_button):
             widget.setVisible(shown)
+
+    def save_report(self) -> None:
+        if self.evaluation is None or self._saving is not None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Save the report into", self._measured[1])
+        if not folder:
+            return
+        target = unique_path(Path(folder), f"{self.name}-evaluation")
+        show_error(self.error, "")
+        self.saved_label.setText(f"Saving the report into {target}…")
+        self.saved_label.show()
+        self._saving = background_calls("save-evaluation-report").submit(
+            save_report_in_background, target, self.evaluation, *self._measured, self.name, self.bundle
+        )
+        self._refresh()
+
+    def _report_saved(self, saving: Future) -> None:
+        if saving is not self._saving:
+            return
+        self._saving = None
+        html, error = saving.result()
+        if error is not None:
+            self.saved_label.hide()
+            show_error(self.error, error.message, error.hint)
+        else:
+            url = QUrl.fromLocalFile(str(html)).toString()
+            self.saved_label.setText(f'Saved: <a href="{url}">{html.parent.name}/{html.name}</a>')
+            self.saved_label.setToolTip(str(html))
+        self._refresh()
+        self.report_saved.emit()
 
     def reject(self) -> None:
         """Cancel, Esc or the close box while measuring stops it (between two batches); otherwise it closes."""

@@ -103,9 +103,36 @@ def test_evaluate_measures_the_trained_model_on_held_out_images(full_training, h
     assert sum(map(sum, rows.values())) == 3 * 8
     assert len({len(line) for line in matrix[:4]}) == 1  # aligned columns
 
+    assert f"{3 * 8} images (all of {held_out})" in out
+
     code = main(["evaluate", str(bundle), str(held_out), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == EXIT_OK and result["images"] == "all" and result["num_images"] == 3 * 8
+    assert result["report"] is None
+
+
+def test_evaluate_writes_the_report_training_writes_when_asked(full_training, held_out, capsys, tmp_path):
+    _, _, bundle = full_training
+    folder = tmp_path / "line 3 check"
+
+    code = main(["evaluate", str(bundle), str(held_out), "--json", "--report", str(folder)])
+    result = json.loads(capsys.readouterr().out)
+
+    assert code == EXIT_OK and Path(result["report"]) == folder / "report.html"
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["evaluation"] == {key: value for key, value in result.items() if key not in ("images", "report")}
+    assert metrics["title"] == f"{bundle.name}: evaluation"
+    assert metrics["summary"]["Pictures"] == f"all of {held_out}" and metrics["history"] == []
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"Measured on all of {held_out}" in html and "Training curves" not in html
+    per_class = (folder / "per_class.csv").read_text(encoding="utf-8").splitlines()
+    assert [row.split(",")[0] for row in per_class[1:]] == sorted(SHAPE_CLASSES)
+    confusion = (folder / "confusion.csv").read_text(encoding="utf-8").splitlines()
+    assert sum(int(n) for row in confusion[1:] for n in row.split(",")[1:]) == 3 * 8
+
+    code = main(["evaluate", str(bundle), str(held_out), "--report", str(folder)])  # again, into the same folder
+    out, err = capsys.readouterr()
+    assert code == EXIT_OK and f"report: {folder / 'report.html'}" in out, err
 
 
 def test_a_single_class_folder_is_refused_with_a_message(tmp_path, capsys):

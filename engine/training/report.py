@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -28,6 +29,18 @@ REPORT_FORMAT = "classifier-studio-report"
 
 
 @dataclass(frozen=True)
+class MeasuredOn:
+    """What the report's main figures were measured on: a section name and a sentence for the reader."""
+
+    name: str
+    note: str
+
+
+IMAGES_USED = {"all": "all of", "test": "the test folder of", "val": "the validation folder of"}
+VALIDATION_SET = MeasuredOn("Validation set", "Measured on the validation set: images held out from training.")
+
+
+@dataclass(frozen=True)
 class ReportFiles:
     html: Path
     json: Path
@@ -42,6 +55,7 @@ def write_report(
     summary: Mapping[str, object] = {},
     test_evaluation: Evaluation | None = None,
     title: str = "Training report",
+    measured_on: MeasuredOn = VALIDATION_SET,
 ) -> ReportFiles:
     """Write the four report files into `folder` (created if needed).
 
@@ -57,7 +71,7 @@ def write_report(
         confusion_csv=folder / "confusion.csv",
     )
     contents = {  # renamed in reverse order of this listing: the nested atomic_path blocks unwind inside out
-        files.html: html_report(evaluation, history, summary, test_evaluation, title),
+        files.html: html_report(evaluation, history, summary, test_evaluation, title, measured_on),
         files.confusion_csv: confusion_csv_text(evaluation),
         files.per_class_csv: per_class_csv_text(evaluation),
         files.json: metrics_json_text(evaluation, history, summary, test_evaluation, title),
@@ -69,6 +83,24 @@ def write_report(
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
     return files
+
+
+def images_used(part: str, data_dir: str | os.PathLike) -> str:
+    """Which of a folder's images an evaluation used, as `evaluate_bundle` names the part: "the test folder of X"."""
+    return f"{IMAGES_USED[part]} {data_dir}"
+
+
+def write_evaluation_report(
+    folder: str | os.PathLike, evaluation: Evaluation, part: str, data_dir: str | os.PathLike, model_name: str,
+    bundle: str | os.PathLike,
+) -> ReportFiles:
+    """The report of a saved model measured on a folder of labelled pictures (`evaluate --report`, Evaluate…)."""
+    used = images_used(part, data_dir)
+    summary = {"Model": model_name, "Saved as": str(bundle), "Pictures": used,
+               "Measured": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    measured_on = MeasuredOn("Evaluation", f"Measured on {used}: labelled pictures, one folder per class.")
+    return write_report(folder, evaluation, summary=summary, title=f"{model_name}: evaluation",
+                        measured_on=measured_on)
 
 
 def metrics_json_text(
@@ -115,19 +147,21 @@ def html_report(
     summary: Mapping[str, object] = {},
     test_evaluation: Evaluation | None = None,
     title: str = "Training report",
+    measured_on: MeasuredOn = VALIDATION_SET,
 ) -> str:
     """The whole report as one HTML document."""
     body = [
         f"<header><h1>{escape(title)}</h1>",
         ('<p class="muted">Made by Classifier Studio. The numbers are also in metrics.json, per_class.csv and '
          "confusion.csv beside this file.</p></header>"),
-        '<p class="muted">Measured on the validation set: images held out from training.</p>',
-        _headline(evaluation, "Validation set"),
+        f'<p class="muted">{escape(measured_on.note)}</p>',
+        _headline(evaluation, measured_on.name),
     ]
     if summary:
-        body.append("<section><h2>Training summary</h2>" + _summary_table(summary) + "</section>")
-    body.append(_curves(history))
-    body.append(_evaluation_details(evaluation, "Validation set"))
+        body.append("<section><h2>Summary</h2>" + _summary_table(summary) + "</section>")
+    if history or measured_on is VALIDATION_SET:  # a saved model measured again has no curves to miss
+        body.append(_curves(history))
+    body.append(_evaluation_details(evaluation, measured_on.name))
     if test_evaluation is not None:
         body.append('<section class="test"><h2>Test set</h2><p class="muted">Images the model never saw during '
                     "training or model selection: the fairest estimate of how it will do on new pictures.</p>"

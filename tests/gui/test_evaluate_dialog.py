@@ -2,10 +2,12 @@
 pictures off the GUI thread, shown as the training wizard shows its results, and the same figures as the engine's."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY
@@ -107,3 +109,35 @@ def test_cancel_stops_the_measuring_and_the_dialog_says_so(my_model, shapes, pic
     assert not dialog.error.isVisible() and not dialog.headline.isVisible()
     assert dialog.close_button.isEnabled() and dialog.close_button.text() == "Close"
     assert dialog.isVisible()
+
+
+def test_the_figures_are_saved_as_the_report_training_writes(my_model, shapes, picker, qtbot, monkeypatch, tmp_path):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    assert not dialog.save_button.isVisible()  # nothing measured yet
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_args: str(reports))
+
+    for expected_folder in ("Shapes-evaluation", "Shapes-evaluation-2"):  # a second save never overwrites the first
+        assert dialog.save_button.isEnabled()
+        with qtbot.waitSignal(dialog.report_saved, timeout=WAIT_MS):
+            qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+        folder = reports / expected_folder
+        assert f"{expected_folder}/report.html" in dialog.saved_label.text() and dialog.saved_label.isVisible()
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["evaluation"] == json.loads(json.dumps(dialog.evaluation.to_dict()))
+        assert metrics["title"] == "Shapes: evaluation" and metrics["summary"]["Pictures"] == f"all of {shapes}"
+        assert metrics["summary"]["Saved as"] == str(my_model)
+        assert f"Measured on all of {shapes}" in (folder / "report.html").read_text(encoding="utf-8")
+        assert not dialog.error.isVisible()
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_args: str(blocked))
+    with qtbot.waitSignal(dialog.report_saved, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.error.isVisible() and not dialog.saved_label.isVisible()
+    assert "report" in dialog.error.text().lower() and dialog.save_button.isEnabled()
