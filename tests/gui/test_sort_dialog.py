@@ -90,16 +90,21 @@ def test_a_threshold_sends_the_unsure_photos_apart_and_move_takes_them_out_of_th
     )
 
 
-def test_after_a_move_the_rows_follow_the_photos_and_sorting_again_finds_them_in_place(
-    view, qtbot, opened_urls, photo_files, tmp_path
-):
+def move_into_class_folders(view, qtbot, photo_files, destination: Path):
+    """The photos classified, then moved into class folders under `destination` with the Sort dialog."""
     drop_files(view, qtbot, photo_files)
     dialog = open_sort_dialog(view, qtbot)
-    destination = tmp_path / "sorted"
     dialog.folder_field.setText(str(destination))
     dialog.move_box.setChecked(True)
     with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+    return dialog, destination
+
+
+def test_after_a_move_the_rows_follow_the_photos_and_sorting_again_finds_them_in_place(
+    view, qtbot, opened_urls, photo_files, tmp_path
+):
+    dialog, destination = move_into_class_folders(view, qtbot, photo_files, tmp_path / "sorted")
 
     new_places = {str(destination / r.top[0].label / Path(r.path).name) for r in view.model.results}
     assert {r.path for r in view.model.results} == new_places  # every row points where its photo is now
@@ -128,13 +133,7 @@ def test_a_disk_that_fills_mid_move_still_leaves_the_moved_rows_pointing_at_thei
         real_move(source, target)
 
     monkeypatch.setattr(sorting, "_move", disk_fills_on_the_second_move)
-    drop_files(view, qtbot, photo_files)
-    dialog = open_sort_dialog(view, qtbot)
-    destination = tmp_path / "sorted"
-    dialog.folder_field.setText(str(destination))
-    dialog.move_box.setChecked(True)
-    with qtbot.waitSignal(dialog.sort_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.sort_button, Qt.MouseButton.LeftButton)
+    dialog, destination = move_into_class_folders(view, qtbot, photo_files, tmp_path / "sorted")
 
     assert dialog.outcome_label.text().startswith(f"The disk is full: sorting into {destination} stopped after 1 photo.")
     moved = [r for r in view.model.results if Path(r.path).parent.parent == destination]
