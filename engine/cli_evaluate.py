@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.my_models import describe_my_model
     from engine.training.evaluate import evaluate_bundle
     from engine.training.report import images_used, write_evaluation_report
 
@@ -54,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     reporter.clear()
     report = None
     if args.report:
-        bundle = Path(args.bundle)
-        name = bundle.stem if bundle.is_file() else bundle.resolve().name
+        bundle = Path(args.bundle).resolve()  # "." names the folder it is, here and in the report
+        described = describe_my_model(bundle)  # named as My models and the window's Evaluate… name it
+        name = described.name if described is not None else bundle.name
         report = write_evaluation_report(args.report, evaluation, part, args.data_dir, name, bundle).html
     if args.json:
         print(json.dumps({**evaluation.to_dict(), "images": part, "report": str(report) if report else None}))

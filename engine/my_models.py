@@ -60,6 +60,12 @@ def list_my_models(folder: Path | None = None) -> list[MyModel]:
     return [model for _, model in found]
 
 
+def describe_my_model(path: str | Path) -> MyModel | None:
+    """One bundle as My models lists it (its name is the one training gave it); None for anything that is no bundle."""
+    described = _describe(Path(path))
+    return described[1] if described is not None else None
+
+
 def _describe(path: Path) -> tuple[float, MyModel] | None:
     """(sort time, model) for a bundle; None for anything that is no bundle."""
     if path.is_dir():

@@ -121,7 +121,8 @@ def test_evaluate_writes_the_report_training_writes_when_asked(full_training, he
     assert code == EXIT_OK and Path(result["report"]) == folder / "report.html"
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["evaluation"] == {key: value for key, value in result.items() if key not in ("images", "report")}
-    assert metrics["title"] == f"{bundle.name}: evaluation"
+    trained_as = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))["provenance"]["name"]
+    assert metrics["title"] == f"{trained_as}: evaluation"  # the name My models shows, as the window's report has
     assert metrics["summary"]["Pictures"] == f"all of {held_out}" and metrics["history"] == []
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert f"Measured on all of {held_out}" in html and "Training curves" not in html
