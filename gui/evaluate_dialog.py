@@ -2,7 +2,6 @@
 the production line, a test set kept apart), measured off the GUI thread with progress and Cancel."""
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -19,44 +18,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, Event, Progress
 from engine.training.report import images_used, write_evaluation_report
 from engine.training.run import unique_path
 from gui.background import background_calls
+from gui.engine_messages import failure_from
 from gui.evaluation_view import EvaluationView, percent
 from gui.train_pages import bold_label, error_label, note_label, show_error
 
-log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_MS = 100
 _last_folder = ""  # offered again the next time, for the next model
 
 
 def evaluate_in_background(bundle: str, folder: str, on_event, cancel: CancelToken):
-    """On the evaluation thread: (evaluation, which images, None), or (None, "", the error to show)."""
+    """On the evaluation thread: (evaluation, which images); what stops it is told in words by `failure_from`."""
     from engine.training.evaluate import evaluate_bundle  # torch: never on the window's start
 
-    try:
-        evaluation, part = evaluate_bundle(bundle, folder, "auto", 32, on_event, cancel)
-        return evaluation, part, None
-    except Cancelled:
-        return None, "", None
-    except UserFacingError as exc:
-        return None, "", exc
-    except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not kill the thread
-        log.exception("Evaluating %s on %s failed", bundle, folder)
-        return None, "", UserFacingError(f"Evaluating stopped: {exc}.", "The log has the details.")
-
-
-def save_report_in_background(folder: Path, evaluation, part: str, data_dir: str, name: str, bundle: Path):
-    """On the report thread (it decodes the mistakes' thumbnails): (report.html, None) or (None, the error)."""
-    try:
-        return write_evaluation_report(folder, evaluation, part, data_dir, name, bundle).html, None
-    except UserFacingError as exc:
-        return None, exc
-    except Exception as exc:  # noqa: BLE001 - as above
-        log.exception("Saving the evaluation report into %s failed", folder)
-        return None, UserFacingError(f"The report could not be saved: {exc}.", "The log has the details.")
+    return evaluate_bundle(bundle, folder, "auto", 32, on_event, cancel)
 
 
 class EvaluateDialog(QDialog):
@@ -195,14 +173,17 @@ class EvaluateDialog(QDialog):
         self._running = None
         self._timer.stop()
         self.progress_bar.hide()
-        evaluation, part, error = running.result()
-        if error is not None:
-            show_error(self.error, error.message, error.hint)
-        elif evaluation is not None:
-            self._show_evaluation(evaluation, part)
+        try:
+            evaluation, part = running.result()
+        except Exception as exc:  # noqa: BLE001 - cancelled, or a failure the user must see
+            failure = failure_from(0, exc)  # 0: the dialog keeps its own future, not a request id
+            if failure.cancelled:
+                self.note.setText("Stopped before the end: nothing was measured.")
+                self.note.show()
+            else:
+                show_error(self.error, failure.message, failure.hint)
         else:
-            self.note.setText("Stopped before the end: nothing was measured.")
-            self.note.show()
+            self._show_evaluation(evaluation, part)
         self._refresh()
         self.evaluation_finished.emit()
 
@@ -233,8 +214,8 @@ class EvaluateDialog(QDialog):
         show_error(self.error, "")
         self.saved_label.setText(f"Saving the report into {target}…")
         self.saved_label.show()
-        self._saving = background_calls("save-evaluation-report").submit(
-            save_report_in_background, target, self.evaluation, *self._measured, self.name, self.bundle
+        self._saving = background_calls("save-evaluation-report").submit(  # it decodes the mistakes' thumbnails
+            write_evaluation_report, target, self.evaluation, *self._measured, self.name, self.bundle
         )
         self._refresh()
 
@@ -242,10 +223,12 @@ class EvaluateDialog(QDialog):
         if saving is not self._saving:
             return
         self._saving = None
-        html, error = saving.result()
-        if error is not None:
+        try:
+            html = saving.result().html
+        except Exception as exc:  # noqa: BLE001 - a full disk or a bug: said in the dialog
+            failure = failure_from(0, exc)
             self.saved_label.hide()
-            show_error(self.error, error.message, error.hint)
+            show_error(self.error, failure.message, failure.hint)
         else:
             url = QUrl.fromLocalFile(str(html)).toString()
             self.saved_label.setText(f'Saved: <a href="{url}">{html.parent.name}/{html.name}</a>')
