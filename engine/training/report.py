@@ -34,6 +34,7 @@ class MeasuredOn:
 
     name: str
     note: str
+    training_curves: bool = True  # a section, even empty, for the curves; a saved model measured again has none
 
 
 IMAGES_USED = {"all": "all of", "test": "the test folder of", "val": "the validation folder of"}
@@ -98,7 +99,8 @@ def write_evaluation_report(
     used = images_used(part, data_dir)
     summary = {"Model": model_name, "Saved as": str(bundle), "Pictures": used,
                "Measured": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
-    measured_on = MeasuredOn("Evaluation", f"Measured on {used}: labelled pictures, one folder per class.")
+    measured_on = MeasuredOn("Evaluation", f"Measured on {used}: labelled pictures, one folder per class.",
+                             training_curves=False)
     return write_report(folder, evaluation, summary=summary, title=f"{model_name}: evaluation",
                         measured_on=measured_on)
 
@@ -159,7 +161,7 @@ def html_report(
     ]
     if summary:
         body.append("<section><h2>Summary</h2>" + _summary_table(summary) + "</section>")
-    if history or measured_on is VALIDATION_SET:  # a saved model measured again has no curves to miss
+    if measured_on.training_curves:
         body.append(_curves(history))
     body.append(_evaluation_details(evaluation, measured_on.name))
     if test_evaluation is not None:
