@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine import cli_classify, cli_evaluate, cli_live, cli_models, cli_train
+from engine import cli_classify, cli_evaluate, cli_explain, cli_live, cli_models, cli_train
 from engine.cli_common import EXIT_BUG, EXIT_CANCELLED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from engine.errors import Cancelled, UserFacingError
 from engine.paths import app_version, user_log_dir
@@ -104,6 +104,7 @@ examples:
   %(prog)s classify photo.jpg --model my_bundle/
   %(prog)s models --tag fastest
   %(prog)s live 0
+  %(prog)s explain photo.jpg   where the model looked: a heat map of the parts its answer depends on
   %(prog)s --self-test        check this installation: model, ONNX Runtime, video, training, window
 
 Run a command with --help for its options.
@@ -112,4 +113,5 @@ Run a command with --help for its options.
 # Each command's module holds its SUMMARY, its EPILOG (examples, exit status), add_arguments(parser) and run(args).
 COMMANDS = {
     "classify": cli_classify, "models": cli_models, "live": cli_live, "train": cli_train, "evaluate": cli_evaluate,
+    "explain": cli_explain,
 }

@@ -51,7 +51,7 @@ class Explanation:
         name = f"“{self.label}”"
         if not self.anything_matters:
             return f"No one part of the picture decides {name} ({self.prob:.1%}): hiding any part changes little."
-        return (f"Hiding the warmest part lowers {name} from {self.prob:.1%} to {self.lowest_prob:.1%}; "
+        return (f"Hiding the warmest part of what the model sees lowers {name} from {self.prob:.1%} to {self.lowest_prob:.1%}; "
                 "the cold parts hardly matter.")
 
 

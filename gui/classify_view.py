@@ -32,6 +32,7 @@ from gui.results_export import EXPORT_FILTERS, export_in_background, results_exp
 from gui.results_table import BatchResults, ResultsTableModel
 from gui.sort_dialog import SortDialog
 from gui.status import ElidedLabel, MessageBanner
+from gui.where_it_looked import WhereItLooked
 
 THUMBNAIL_SIZE = 192
 TOPK = 5
@@ -121,6 +122,8 @@ class ClassifyView(QWidget):
         single_layout.addStretch(2)
         self.batch = BatchResults(self.model)
         self.batch.row_actions.failed.connect(self.banner.show_message)
+        self.single_looked = WhereItLooked(self.single_card, self.bridge)
+        self.batch_looked = WhereItLooked(self.batch.card, self.bridge)
         self.invitation_page = invitation_page()
         self.pages = QStackedWidget()
         for page in (self.invitation_page, self.single_page, self.batch):

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken
 from engine.results import ImageResult
 from engine.specs import InferenceChoice, ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 BUG_MESSAGE = "Something went wrong inside Classifier Studio."
@@ -77,6 +81,31 @@ class BatchFinished:
     request_id: int
     count: int
     cancelled: bool
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """Where the model looked in the photo at `path` for the class a result card shows (engine.explain)."""
+
+    request_id: int
+    path: str
+    class_index: int
+    label: str  # the class's name when it was classified: the model in use now may have other classes
+    cancel: CancelToken = field(default_factory=CancelToken, compare=False)
+
+
+@dataclass(frozen=True)
+class ExplainProgress:
+    request_id: int
+    done: int  # forward passes, each with one part of the picture hidden
+    total: int
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    request_id: int
+    overlay: np.ndarray  # HxWx3 uint8 RGB: what the model saw, the heat drawn over it
+    caption: str
 
 
 @dataclass(frozen=True)

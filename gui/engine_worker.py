@@ -30,6 +30,9 @@ from gui.engine_messages import (
     BatchProgress,
     ClassifiedImage,
     ClassifyRequest,
+    ExplainedImage,
+    ExplainProgress,
+    ExplainRequest,
     Failure,
     LoadProgress,
     LoadRequest,
@@ -57,6 +60,9 @@ class EngineWorker(QObject):
     batch_failed = Signal(object)  # Failure
     classifier_changed = Signal(object)  # Classifier; for the live worker beside it in the engine thread
     devices_listed = Signal(object)  # engine.specs.DeviceSupport, once, as the first load imports torch
+    explain_progressed = Signal(object)  # ExplainProgress
+    explained = Signal(object)  # ExplainedImage
+    explain_failed = Signal(object)  # Failure
 
     def __init__(self) -> None:
         super().__init__()
@@ -176,6 +182,33 @@ class EngineWorker(QObject):
         except Exception as exc:  # noqa: BLE001
             self.batch_failed.emit(failure_from(request.request_id, exc))
 
+    @Slot(object)
+    def explain(self, request: ExplainRequest) -> None:
+        try:
+            from engine.decode import decode_image  # in the engine thread (see the module's docstring)
+            from engine.explain import explain
+
+            request.cancel.check()
+            if self._classifier is None:
+                raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
+            if not Path(request.path).is_file():
+                raise UserFacingError(
+                    f"{Path(request.path).name or request.path} cannot be read again.",
+                    "Pasted pictures are not kept, and a file moved or deleted since is not found: open the photo "
+                    "again to see where the model looks.",
+                )
+            image = decode_image(request.path, self._classifier.preprocessor.decode_size)
+
+            def on_event(event: Event) -> None:
+                if isinstance(event, Progress):
+                    self.explain_progressed.emit(ExplainProgress(request.request_id, event.done, event.total))
+
+            index = _class_index(self._classifier.loaded.labels, request.class_index, request.label)
+            explanation = explain(self._classifier, image, index, request.cancel, on_event)
+            self.explained.emit(ExplainedImage(request.request_id, explanation.overlay(), explanation.describe()))
+        except Exception as exc:  # noqa: BLE001 - cancels included: the card waits for an answer either way
+            self.explain_failed.emit(failure_from(request.request_id, exc))
+
     def _load_events(self, request: LoadRequest):
         def on_event(event: Event) -> None:
             if isinstance(event, Progress):
@@ -186,6 +219,18 @@ class EngineWorker(QObject):
                 self.model_load_progressed.emit(LoadProgress(request.request_id, event.text, 0, 0, "items"))
 
         return on_event
+
+
+def _class_index(labels: tuple[str, ...], index: int, label: str) -> int:
+    """`label`'s index in the model in use: the same model's `index`, or the class of that name in another."""
+    if 0 <= index < len(labels) and labels[index] == label:
+        return index
+    if label in labels:
+        return labels.index(label)
+    raise UserFacingError(
+        f"The model in use now has no class “{label}”.",
+        "The photo was classified by another model: classify it again with this one to see where it looks.",
+    )
 
 
 def _noting(on_event, notes: list[str]):
@@ -215,6 +260,7 @@ class EngineBridge(QObject):
     _snapshot_requested = Signal(object)
     _recording_start_requested = Signal(object)
     _recording_stop_requested = Signal()
+    _explain_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -229,6 +275,7 @@ class EngineBridge(QObject):
         self.worker.classifier_changed.connect(self.live_worker.use_classifier, Qt.ConnectionType.DirectConnection)
         self._load_requested.connect(self.worker.load_model)
         self._classify_requested.connect(self.worker.classify)
+        self._explain_requested.connect(self.worker.explain)
         self._cameras_requested.connect(self.live_worker.list_cameras)
         self._live_start_requested.connect(self.live_worker.start_live)
         self._live_stop_requested.connect(self.live_worker.stop_live)
@@ -239,14 +286,21 @@ class EngineBridge(QObject):
         self._current_load: LoadRequest | None = None
         self._live: LiveSession | None = None
         self._batches: dict[int, ClassifyRequest] = {}
+        self._explaining: dict[int, ExplainRequest] = {}
         # Bound slots of this GUI-thread object, so Qt queues these calls onto the GUI thread.
         self.worker.batch_finished.connect(self._forget_batch)
         self.worker.batch_failed.connect(self._forget_batch)
+        self.worker.explained.connect(self._forget_explaining)
+        self.worker.explain_failed.connect(self._forget_explaining)
         self._thread.start()
 
     @Slot(object)
     def _forget_batch(self, event: BatchFinished | Failure) -> None:
         self._batches.pop(event.request_id, None)
+
+    @Slot(object)
+    def _forget_explaining(self, event: ExplainedImage | Failure) -> None:
+        self._explaining.pop(event.request_id, None)
 
     @property
     def current_load_id(self) -> int | None:
@@ -281,6 +335,18 @@ class EngineBridge(QObject):
     def cancel_classification(self) -> None:
         for request in list(self._batches.values()):
             request.cancel.cancel()
+
+    def request_explain(self, path: str, class_index: int, label: str) -> int:
+        """Where the model in use looks in the photo at `path` for this class; answered by explained or
+        explain_failed. Queued behind a batch that is running."""
+        request = ExplainRequest(next(self._ids), path, class_index, label)
+        self._explaining[request.request_id] = request
+        self._explain_requested.emit(request)
+        return request.request_id
+
+    def cancel_explain(self, request_id: int) -> None:
+        if request_id in self._explaining:
+            self._explaining[request_id].cancel.cancel()
 
     # ----- live recognition ------------------------------------------------------------------------------
 
@@ -340,6 +406,8 @@ class EngineBridge(QObject):
             self._live.stopping.set()  # the step running now is the last
         self.cancel_load()
         self.cancel_classification()
+        for request in list(self._explaining.values()):
+            request.cancel.cancel()
         self._thread.quit()
         if not self._thread.wait(timeout_ms):
             log.warning("The engine thread did not stop within %d ms", timeout_ms)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -118,6 +118,7 @@ class ResultCard(QFrame):
     """One image's result: its thumbnail, name, top-k confidence bars and time taken, or its error."""
 
     THUMBNAIL_BOX = 192
+    result_shown = Signal()  # show_result or clear: the card shows another result, or none
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,10 +140,10 @@ class ResultCard(QFrame):
         self.error.setStyleSheet(f"color: {ERROR_COLOR.name()};")
         self.timing = QLabel()
         self.timing.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 12, 12, 12)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(12, 12, 12, 12)
         for widget in (self.thumbnail, self.title, self.bars, self.error, self.timing):
-            layout.addWidget(widget)
+            self._layout.addWidget(widget)
         self.result: ImageResult | None = None
         self._preview: Future | None = None  # a dropped thumbnail being decoded again for this card
         self._preview_wanted = CancelToken()
@@ -158,6 +159,15 @@ class ResultCard(QFrame):
         self.timing.clear()
         self.error.hide()
         self.bars.show_top(ImageResult(""))
+        self.result_shown.emit()
+
+    def add_below_bars(self, widget: QWidget) -> None:
+        self._layout.insertWidget(self._layout.indexOf(self.bars) + 1, widget)
+
+    def show_picture(self, pixels: np.ndarray) -> None:
+        """Show `pixels` (HxWx3 uint8 RGB) in the thumbnail's place, for the result shown now."""
+        self._forget_preview()
+        self._show_thumbnail(pixels)
 
     def show_result(self, result: ImageResult) -> None:
         self.result = result
@@ -182,6 +192,7 @@ class ResultCard(QFrame):
         self.error.setText(short_error(result))
         self.error.setToolTip(result.error or "")
         self.timing.setText("" if result.error else f"Took {format_ms(result.ms)}")
+        self.result_shown.emit()
 
     def _show_thumbnail(self, pixels: np.ndarray) -> None:
         pixmap = thumbnail_pixmap(pixels)

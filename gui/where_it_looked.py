@@ -1,0 +1,122 @@
+"""A result card's "Where it looked" button: the parts of the photo the model's answer depends on, as a heat map.
+
+The engine thread computes it (engine.explain: each part of the picture hidden in turn, about 50 forward passes);
+the card shows the picture the model saw with the heat drawn over it, in the thumbnail's place, and says in words
+how much the warmest part matters. Pressing the button again, or choosing another result, shows the photo again.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from gui.engine_messages import ExplainedImage, ExplainProgress, Failure
+from gui.engine_worker import EngineBridge
+from gui.result_widgets import ERROR_COLOR, ResultCard
+
+BUTTON_TEXT = "Where it looked"
+BUTTON_TIP = (
+    "Shade the parts of the photo the top class depends on: each part of what the model sees is hidden in turn, "
+    "and warm colours mark the parts whose hiding lowers its confidence most."
+)
+
+
+class WhereItLooked(QWidget):
+    """Below a card's confidence bars: the button, and the words that go with the heat map."""
+
+    def __init__(self, card: ResultCard, bridge: EngineBridge) -> None:
+        super().__init__(card)
+        self.card = card
+        self.bridge = bridge
+        self.button = QPushButton(BUTTON_TEXT)
+        self.button.setCheckable(True)
+        self.button.setToolTip(BUTTON_TIP)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        # As wide as the card's title at most, and as tall as its lines there: a word-wrapped label's height
+        # depends on its width, which the stacked pages around the card do not ask for, so the card would overlap.
+        self.caption.setFixedWidth(card.THUMBNAIL_BOX + 120)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.caption)
+        self._request_id: int | None = None
+        card.add_below_bars(self)
+        card.result_shown.connect(self._reset)
+        self.button.toggled.connect(self._toggled)
+        bridge.worker.explain_progressed.connect(self._on_progress)
+        bridge.worker.explained.connect(self._on_explained)
+        bridge.worker.explain_failed.connect(self._on_failed)
+        self._reset()
+
+    @property
+    def looking(self) -> bool:
+        return self._request_id is not None
+
+    @Slot()
+    def _reset(self) -> None:
+        """The card shows another result (or none): what was asked for the last one no longer matters."""
+        self._drop_request()
+        result = self.card.result
+        self.button.blockSignals(True)
+        self.button.setChecked(False)
+        self.button.blockSignals(False)
+        self.button.setText(BUTTON_TEXT)
+        self.setVisible(result is not None and bool(result.top))
+        self.caption.hide()
+
+    @Slot(bool)
+    def _toggled(self, on: bool) -> None:
+        result = self.card.result
+        if result is None:
+            return
+        if not on:
+            self.card.show_result(result)  # the photo again; the card's result_shown resets this
+            return
+        top = result.top[0]
+        self._request_id = self.bridge.request_explain(result.path, top.index, top.label)
+        self.button.setText("Looking…")
+        self.caption.hide()
+
+    @Slot(object)
+    def _on_progress(self, event: ExplainProgress) -> None:
+        if event.request_id == self._request_id and event.total:
+            self.button.setText(f"Looking… {round(100 * event.done / event.total)} %")
+
+    @Slot(object)
+    def _on_explained(self, event: ExplainedImage) -> None:
+        if event.request_id != self._request_id:
+            return  # another card's, or one this card no longer waits for
+        self._request_id = None
+        self.button.setText(BUTTON_TEXT)
+        self.card.show_picture(event.overlay)
+        self._say(event.caption, tip=BUTTON_TIP, error=False)
+
+    @Slot(object)
+    def _on_failed(self, failure: Failure) -> None:
+        if failure.request_id != self._request_id:
+            return
+        self._request_id = None
+        self.button.blockSignals(True)
+        self.button.setChecked(False)
+        self.button.blockSignals(False)
+        self.button.setText(BUTTON_TEXT)
+        if not failure.cancelled:
+            self._say(f"{failure.message} {failure.hint}".strip(), tip="", error=True)
+
+    def _say(self, text: str, tip: str, error: bool) -> None:
+        self.caption.setText(text)
+        self.caption.setFixedHeight(self.caption.heightForWidth(self.caption.width()))
+        self.caption.setToolTip(tip)
+        if error:
+            self.caption.setStyleSheet(f"color: {ERROR_COLOR.name()};")
+        else:
+            self.caption.setStyleSheet("")
+            self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption.show()
+
+    def _drop_request(self) -> None:
+        if self._request_id is not None:
+            self.bridge.cancel_explain(self._request_id)
+            self._request_id = None
