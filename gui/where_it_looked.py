@@ -6,6 +6,8 @@ how much the warmest part matters. Pressing the button again, or choosing anothe
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
@@ -13,6 +15,11 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from gui.engine_messages import ExplainedImage, ExplainProgress, Failure
 from gui.engine_worker import EngineBridge
 from gui.result_widgets import ERROR_COLOR, ResultCard
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.results import ImageResult
 
 BUTTON_TEXT = "Where it looked"
 BUTTON_TIP = (
@@ -42,6 +49,8 @@ class WhereItLooked(QWidget):
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.caption)
         self._request_id: int | None = None
+        self._looked_at: ImageResult | None = None  # the result the heat map is (being) made for
+        self._overlay: np.ndarray | None = None
         card.add_below_bars(self)
         card.result_shown.connect(self._reset)
         self.button.toggled.connect(self._toggled)
@@ -56,9 +65,14 @@ class WhereItLooked(QWidget):
 
     @Slot()
     def _reset(self) -> None:
-        """The card shows another result (or none): what was asked for the last one no longer matters."""
-        self._drop_request()
+        """The card shows a result again: the same one (rows arriving around it in a sorted table) keeps its heat
+        map, or its request; for another one (or none), what was asked for the last one no longer matters."""
         result = self.card.result
+        if result is not None and result is self._looked_at:
+            if self._overlay is not None:
+                self.card.show_picture(self._overlay)
+            return
+        self._forget()
         self.button.blockSignals(True)
         self.button.setChecked(False)
         self.button.blockSignals(False)
@@ -72,9 +86,11 @@ class WhereItLooked(QWidget):
         if result is None:
             return
         if not on:
-            self.card.show_result(result)  # the photo again; the card's result_shown resets this
+            self._forget()
+            self.card.show_result(result)  # the photo again; the card's result_shown resets the rest
             return
         top = result.top[0]
+        self._looked_at = result
         self._request_id = self.bridge.request_explain(result.path, top.index, top.label)
         self.button.setText("Looking…")
         self.caption.hide()
@@ -89,6 +105,7 @@ class WhereItLooked(QWidget):
         if event.request_id != self._request_id:
             return  # another card's, or one this card no longer waits for
         self._request_id = None
+        self._overlay = event.overlay
         self.button.setText(BUTTON_TEXT)
         self.card.show_picture(event.overlay)
         self._say(event.caption, tip=BUTTON_TIP, error=False)
@@ -98,6 +115,7 @@ class WhereItLooked(QWidget):
         if failure.request_id != self._request_id:
             return
         self._request_id = None
+        self._looked_at = None
         self.button.blockSignals(True)
         self.button.setChecked(False)
         self.button.blockSignals(False)
@@ -116,7 +134,9 @@ class WhereItLooked(QWidget):
             self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.caption.show()
 
-    def _drop_request(self) -> None:
+    def _forget(self) -> None:
         if self._request_id is not None:
             self.bridge.cancel_explain(self._request_id)
             self._request_id = None
+        self._looked_at = None
+        self._overlay = None

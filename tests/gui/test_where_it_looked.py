@@ -72,6 +72,10 @@ def test_choosing_another_row_of_a_batch_shows_its_photo_not_the_last_heat_map(v
     card, looked = view.batch.card, view.batch_looked
     look(looked, qtbot)
     assert looked.caption.isVisible() and card.result.top[0].label in looked.caption.text()
+    heat = card.thumbnail.pixmap().toImage()
+
+    view.batch.show_selected()  # as rows arriving in a sorted table show the chosen row again
+    assert card.thumbnail.pixmap().toImage() == heat and looked.caption.isVisible() and looked.button.isChecked()
 
     view.batch.table.selectRow(1)
     assert card.result is view.model.result_at(1)
