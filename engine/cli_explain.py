@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--class", dest="class_name", metavar="LABEL",
         help="the class to look for, by its name (default: the model's top class for this photo)")
     add("--out", metavar="FILE.png",
-        help="where to save the heat map (default: IMAGE's name + -where-it-looked.png in this folder, never "
-        "over an existing file)")
+        help="where to save the heat map, as PNG unless FILE's suffix names another format such as .jpg or .webp "
+        "(default: IMAGE's name + -where-it-looked.png in this folder, never over an existing file)")
     add("--json", action="store_true", help="print the answer as one JSON object")
     add_model_arguments(parser)
 
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         index = None if args.class_name is None else class_index(classifier.loaded.labels, args.class_name)
         explanation = explain(classifier, image, index, cancel)
     out = Path(args.out) if args.out else free_name(Path(f"{Path(args.image).stem}-where-it-looked.png"))
-    write_atomically(out, lambda tmp: Image.fromarray(explanation.overlay()).save(tmp, format="PNG"))
+    kind = Image.registered_extensions().get(out.suffix.lower(), "PNG")  # heat.jpg is a JPEG; no suffix, a PNG
+    write_atomically(out, lambda tmp: Image.fromarray(explanation.overlay()).save(tmp, format=kind))
     if args.json:
         print(json.dumps({
             "path": args.image, "label": explanation.label, "index": explanation.class_index,

@@ -17,6 +17,11 @@ from engine.specs import Bundle, ModelSpec, builtin_model_spec
 from tests.test_cli import isolated_bug_log  # noqa: F401
 
 
+def read_picture(path) -> tuple[str, np.ndarray]:
+    with Image.open(path) as picture:
+        return picture.format, np.asarray(picture)
+
+
 def test_the_heat_map_of_the_built_in_model_is_saved_here_and_never_over_an_earlier_one(
     photo_files, tmp_path, monkeypatch, capsys
 ):
@@ -28,7 +33,7 @@ def test_the_heat_map_of_the_built_in_model_is_saved_here_and_never_over_an_earl
     first = tmp_path / "chelsea-where-it-looked.png"
     assert f"heat map: {first.name}" in said and "cat”" in said  # tiger, tabby or Egyptian: a cat class
     expected = explain(Classifier(load_model(builtin_model_spec())), decode_image(str(cat), 256))
-    saved = np.asarray(Image.open(first))
+    _, saved = read_picture(first)
     assert saved.shape == (224, 224, 3)
     # The command runs ONNX Runtime, the check PyTorch: probabilities within 1e-4, pixels within a step or two.
     assert np.abs(saved.astype(int) - expected.overlay().astype(int)).max() <= 2
@@ -38,7 +43,7 @@ def test_the_heat_map_of_the_built_in_model_is_saved_here_and_never_over_an_earl
     answer = json.loads(capsys.readouterr().out)
     assert answer["label"] == "Egyptian cat" and answer["heat_map"] == "chelsea-where-it-looked-2.png"
     assert answer["prob_with_warmest_part_hidden"] < answer["prob"]
-    assert np.array_equal(np.asarray(Image.open(first)), saved)  # the first one is kept as it was
+    assert np.array_equal(read_picture(first)[1], saved)  # the first one is kept as it was
 
 
 @pytest.mark.parametrize("name, index", [("dog", 1), ("BIRD", 2), (" cat ", 0)])
@@ -51,6 +56,18 @@ def test_a_class_is_chosen_by_its_name_in_any_case(tiny_bundle, photo_files, tmp
     expected = explain(Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle))))),
                        decode_image(str(photo_files[0])), index)
     assert answer["prob"] == pytest.approx(expected.prob, abs=1e-4)
+    assert read_picture(out)[0] == "PNG"
+
+
+def test_the_heat_map_is_saved_in_the_format_its_name_asks_for(tiny_bundle, photo_files, tmp_path, capsys):
+    shapes = set()
+    for name, kind in (("heat.jpg", "JPEG"), ("heat.webp", "WEBP"), ("heat", "PNG")):
+        out = tmp_path / name
+        assert cli.main(["explain", str(photo_files[0]), "--model", str(tiny_bundle), "--out", str(out)]) == EXIT_OK
+        found, pixels = read_picture(out)
+        assert found == kind
+        shapes.add(pixels.shape)
+    assert shapes == {(160, 160, 3)}  # the tiny model's input size
 
 
 def test_an_unknown_class_a_broken_photo_and_an_unwritable_place_are_said_plainly(
