@@ -2,7 +2,7 @@
 
 The engine thread computes it (engine.explain: each part of the picture hidden in turn, about 50 forward passes);
 the card shows the picture the model saw with the heat drawn over it, in the thumbnail's place, and says in words
-how much the warmest part matters. Pressing the button again, or choosing another result, shows the photo again.
+how much the warmest part matters. The button, now "Show the photo", or choosing another result shows the photo again.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine.results import ImageResult
 
 BUTTON_TEXT = "Where it looked"
+SHOWN_TEXT = "Show the photo"  # while the heat map is shown: what pressing the button again does
 BUTTON_TIP = (
     "Shade the parts of the photo the top class depends on: each part of what the model sees is hidden in turn, "
     "and warm colours mark the parts whose hiding lowers its confidence most."
@@ -106,7 +107,7 @@ class WhereItLooked(QWidget):
             return  # another card's, or one this card no longer waits for
         self._request_id = None
         self._overlay = event.overlay
-        self.button.setText(BUTTON_TEXT)
+        self.button.setText(SHOWN_TEXT)
         self.card.show_picture(event.overlay)
         self._say(event.caption, tip=BUTTON_TIP, error=False)
 

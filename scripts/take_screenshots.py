@@ -84,6 +84,11 @@ def main() -> int:
     wait_until(lambda: window.model_status.state_label.text() == "ready")
     classify(photos[:1])
     settle_and_grab("single-photo.png")
+    looked = window.classify_view.single_looked
+    looked.button.click()
+    wait_until(lambda: looked.caption.isVisible())
+    settle_and_grab("where-it-looked.png")
+    looked.button.click()
     classify(photos)
     settle_and_grab("batch.png")
     window.close()

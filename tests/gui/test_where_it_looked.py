@@ -54,11 +54,13 @@ def test_the_card_shows_where_the_built_in_model_looked_and_then_the_photo_again
     assert (shown.width(), shown.height()) == (192, 192)  # the square the model sees, in the photo's place
     assert looked.caption.isVisible() and f"“{top.label}”" in looked.caption.text()
     assert f"{top.prob:.1%}" in looked.caption.text() and looked.button.isChecked()
+    assert looked.button.text() == "Show the photo"  # what pressing it again does
 
     looked.button.click()  # the photo again
     restored = card.thumbnail.pixmap().size()
     assert (restored.width(), restored.height()) == (192, 128)
     assert not looked.caption.isVisible() and not looked.button.isChecked()
+    assert looked.button.text() == "Where it looked"
 
 
 @pytest.fixture
