@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Progress, ignore_events
 
 if TYPE_CHECKING:
@@ -86,6 +87,18 @@ def explain(
     on_event(Progress("Hiding each part of the picture in turn", len(places), len(places), "passes"))
     return Explanation(classifier.loaded.labels[index], index, prob, prob - float(drops.max()),
                        heat_map(places, drops, height, width, prob), seen)
+
+
+def class_in_model(labels: tuple[str, ...], index: int, label: str) -> int:
+    """`label`'s index in the model in use: the same model's `index`, or the class of that name in another."""
+    if 0 <= index < len(labels) and labels[index] == label:
+        return index
+    if label in labels:
+        return labels.index(label)
+    raise UserFacingError(
+        f"The model in use now has no class “{label}”.",
+        "The photo was classified by another model: classify it again with this one to see where it looks.",
+    )
 
 
 def hiding_places(height: int, width: int) -> list[tuple[int, int, int, int]]:

@@ -186,7 +186,7 @@ class EngineWorker(QObject):
     def explain(self, request: ExplainRequest) -> None:
         try:
             from engine.decode import decode_image  # in the engine thread (see the module's docstring)
-            from engine.explain import explain
+            from engine.explain import class_in_model, explain
 
             request.cancel.check()
             if self._classifier is None:
@@ -203,7 +203,7 @@ class EngineWorker(QObject):
                 if isinstance(event, Progress):
                     self.explain_progressed.emit(ExplainProgress(request.request_id, event.done, event.total))
 
-            index = _class_index(self._classifier.loaded.labels, request.class_index, request.label)
+            index = class_in_model(self._classifier.loaded.labels, request.class_index, request.label)
             explanation = explain(self._classifier, image, index, request.cancel, on_event)
             self.explained.emit(ExplainedImage(request.request_id, explanation.overlay(), explanation.describe()))
         except Exception as exc:  # noqa: BLE001 - cancels included: the card waits for an answer either way
@@ -219,18 +219,6 @@ class EngineWorker(QObject):
                 self.model_load_progressed.emit(LoadProgress(request.request_id, event.text, 0, 0, "items"))
 
         return on_event
-
-
-def _class_index(labels: tuple[str, ...], index: int, label: str) -> int:
-    """`label`'s index in the model in use: the same model's `index`, or the class of that name in another."""
-    if 0 <= index < len(labels) and labels[index] == label:
-        return index
-    if label in labels:
-        return labels.index(label)
-    raise UserFacingError(
-        f"The model in use now has no class “{label}”.",
-        "The photo was classified by another model: classify it again with this one to see where it looks.",
-    )
 
 
 def _noting(on_event, notes: list[str]):

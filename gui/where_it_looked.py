@@ -74,10 +74,7 @@ class WhereItLooked(QWidget):
                 self.card.show_picture(self._overlay)
             return
         self._forget()
-        self.button.blockSignals(True)
-        self.button.setChecked(False)
-        self.button.blockSignals(False)
-        self.button.setText(BUTTON_TEXT)
+        self._uncheck()
         self.setVisible(result is not None and bool(result.top))
         self.caption.hide()
 
@@ -117,10 +114,7 @@ class WhereItLooked(QWidget):
             return
         self._request_id = None
         self._looked_at = None
-        self.button.blockSignals(True)
-        self.button.setChecked(False)
-        self.button.blockSignals(False)
-        self.button.setText(BUTTON_TEXT)
+        self._uncheck()
         if not failure.cancelled:
             self._say(f"{failure.message} {failure.hint}".strip(), tip="", error=True)
 
@@ -134,6 +128,12 @@ class WhereItLooked(QWidget):
             self.caption.setStyleSheet("")
             self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.caption.show()
+
+    def _uncheck(self) -> None:
+        self.button.blockSignals(True)  # not a press: nothing to toggle
+        self.button.setChecked(False)
+        self.button.blockSignals(False)
+        self.button.setText(BUTTON_TEXT)
 
     def _forget(self) -> None:
         if self._request_id is not None:
