@@ -52,8 +52,8 @@ class Explanation:
         name = f"“{self.label}”"
         if not self.anything_matters:
             return f"No one part of the picture decides {name} ({self.prob:.1%}): hiding any part changes little."
-        return (f"Hiding the warmest part of what the model sees lowers {name} from {self.prob:.1%} to {self.lowest_prob:.1%}; "
-                "the cold parts hardly matter.")
+        return (f"Hiding the warmest part of what the model sees lowers {name} from {self.prob:.1%} "
+                f"to {self.lowest_prob:.1%}; the cold parts hardly matter.")
 
 
 def explain(
@@ -66,9 +66,9 @@ def explain(
     """Which parts of `image` the class `class_index` (default: the top class) depends on, for this classifier."""
     preprocessor = classifier.preprocessor
     _, height, width = preprocessor.config.input_size
-    seen = np.asarray(preprocessor.crop(image).convert("RGB"))
+    cropped = preprocessor.crop(image)  # resized once: what the model is given is exactly what the user is shown
     picture = np.empty((1, 3, height, width), np.float32)
-    preprocessor.fill(image, picture[0])
+    preprocessor.normalise(cropped, picture[0])
     probs = classifier.probabilities(picture)[0]
     index = int(np.argmax(probs)) if class_index is None else class_index
     prob = float(probs[index])
@@ -78,15 +78,14 @@ def explain(
     for start in range(0, len(places), BATCH):
         if cancel is not None:
             cancel.check()
-        on_event(Progress("Hiding each part of the picture in turn", start, len(places), "passes"))
         chunk = places[start:start + BATCH]
         hidden = np.repeat(picture, len(chunk), axis=0)
         for copy, (top, left, bottom, right) in zip(hidden, chunk):
             copy[:, top:bottom, left:right] = 0.0  # the mean colour, once normalised
         drops[start:start + len(chunk)] = prob - classifier.probabilities(hidden)[:, index]
-    on_event(Progress("Hiding each part of the picture in turn", len(places), len(places), "passes"))
+        on_event(Progress("Hiding each part of the picture in turn", start + len(chunk), len(places), "passes"))
     return Explanation(classifier.loaded.labels[index], index, prob, prob - float(drops.max()),
-                       heat_map(places, drops, height, width, prob), seen)
+                       heat_map(places, drops, height, width, prob), np.asarray(cropped))
 
 
 def class_in_model(labels: tuple[str, ...], index: int, label: str) -> int:

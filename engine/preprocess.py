@@ -103,7 +103,11 @@ class Preprocessor:
 
     def fill(self, image: Image.Image, out: np.ndarray, pool: Executor | None = None) -> None:
         """Write the normalised CHW float32 input for `image` into `out` (one slot of a batch buffer)."""
-        pixels = np.asarray(self.crop(image, pool), dtype=np.float32).transpose(2, 0, 1)
+        self.normalise(self.crop(image, pool), out)
+
+    def normalise(self, cropped: Image.Image, out: np.ndarray) -> None:
+        """The numeric half of the transform: `crop`'s result, scaled and normalised into `out`."""
+        pixels = np.asarray(cropped, dtype=np.float32).transpose(2, 0, 1)
         np.multiply(pixels, self._scale, out=out)
         out -= self._mean
         out /= self._std
