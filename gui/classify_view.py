@@ -26,7 +26,9 @@ from engine.results import ImageResult
 from engine.weights import WEIGHTS_SUFFIXES
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
-from gui.image_input import DropZone, encode_paste, invitation_page, local_paths, paste_encoder, paths_in_text
+from gui.image_input import (
+    DropZone, PastedPictures, encode_paste, invitation_page, local_paths, paste_encoder, paths_in_text
+)
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_export import EXPORT_FILTERS, export_in_background, results_exporter, with_export_suffix
 from gui.results_table import BatchResults, ResultsTableModel
@@ -59,7 +61,6 @@ class ClassifyView(QWidget):
         self.bridge = bridge
         self.model = ResultsTableModel(self)
         self._recent_folder = ""
-        self._pasted_count = 0
         self._pending: list[int] = []  # this set's requests, in order: the first runs, the rest wait in the queue
         self._buffer: list[ImageResult] = []  # results waiting for the next chunk into the table
         self._total = 0
@@ -75,6 +76,7 @@ class ClassifyView(QWidget):
         self._exporting: Future | None = None
         results_exporter().done.connect(self._export_done, Qt.ConnectionType.QueuedConnection)
         self._pastes: list[Future] = []  # pasted pictures being encoded, in paste order
+        self.pasted = PastedPictures()
         paste_encoder().done.connect(self._paste_encoded, Qt.ConnectionType.QueuedConnection)
         self._build()
         worker = bridge.worker
@@ -122,8 +124,8 @@ class ClassifyView(QWidget):
         single_layout.addStretch(2)
         self.batch = BatchResults(self.model)
         self.batch.row_actions.failed.connect(self.banner.show_message)
-        self.single_looked = WhereItLooked(self.single_card, self.bridge)
-        self.batch_looked = WhereItLooked(self.batch.card, self.bridge)
+        self.single_looked = WhereItLooked(self.single_card, self.bridge, self.pasted)
+        self.batch_looked = WhereItLooked(self.batch.card, self.bridge, self.pasted)
         self.invitation_page = invitation_page()
         self.pages = QStackedWidget()
         for page in (self.invitation_page, self.single_page, self.batch):
@@ -176,15 +178,13 @@ class ClassifyView(QWidget):
                 "Copy an image (in a browser or image editor) or some photos (in a file manager), then Paste.",
             )
             return
-        self._pasted_count += 1
-        name = "Pasted image" if self._pasted_count == 1 else f"Pasted image {self._pasted_count}"
-        # Encoding on the GUI thread froze the window: 0.9 s for a full-HD screenshot, 7 s for an 8K one.
-        self._pastes.append(paste_encoder().submit(encode_paste, name, image))
+        self._pastes.append(paste_encoder().submit(encode_paste, self.pasted.next_name(), image))
 
     def _paste_encoded(self, encoded: Future) -> None:
         if encoded not in self._pastes:
             return  # another window's paste: every view hears the one encoder
         self._pastes.remove(encoded)
+        self.pasted.keep(*encoded.result())
         self._request(pasted=(encoded.result(),))
 
     def add_paths(self, paths: list[str]) -> None:

@@ -91,6 +91,7 @@ class ExplainRequest:
     path: str
     class_index: int
     label: str  # the class's name when it was classified: the model in use now may have other classes
+    pasted: bytes | None = None  # a pasted picture's PNG: it has no file to read again
     cancel: CancelToken = field(default_factory=CancelToken, compare=False)
 
 

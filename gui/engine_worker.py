@@ -191,13 +191,13 @@ class EngineWorker(QObject):
             request.cancel.check()
             if self._classifier is None:
                 raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
-            if not Path(request.path).is_file():
+            if request.pasted is None and not Path(request.path).is_file():
                 raise UserFacingError(
                     f"{Path(request.path).name or request.path} cannot be read again.",
-                    "Pasted pictures are not kept, and a file moved or deleted since is not found: open the photo "
+                    "A file moved or deleted since is not found (nor a picture pasted long ago): open the photo "
                     "again to see where the model looks.",
                 )
-            image = decode_image(request.path, self._classifier.preprocessor.decode_size)
+            image = decode_image(request.pasted or request.path, self._classifier.preprocessor.decode_size)
 
             def on_event(event: Event) -> None:
                 if isinstance(event, Progress):
@@ -324,10 +324,10 @@ class EngineBridge(QObject):
         for request in list(self._batches.values()):
             request.cancel.cancel()
 
-    def request_explain(self, path: str, class_index: int, label: str) -> int:
-        """Where the model in use looks in the photo at `path` for this class; answered by explained or
-        explain_failed. Queued behind a batch that is running."""
-        request = ExplainRequest(next(self._ids), path, class_index, label)
+    def request_explain(self, path: str, class_index: int, label: str, pasted: bytes | None = None) -> int:
+        """Where the model in use looks in the photo at `path` (or the `pasted` picture of that name) for this
+        class; answered by explained or explain_failed. Queued behind a batch that is running."""
+        request = ExplainRequest(next(self._ids), path, class_index, label, pasted)
         self._explaining[request.request_id] = request
         self._explain_requested.emit(request)
         return request.request_id

@@ -3,6 +3,7 @@ dropped on the Live tab."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, Qt, QUrl, Signal
@@ -51,6 +52,29 @@ def encode_paste(name: str, image: QImage) -> tuple[str, bytes]:
     """On the paste thread (QImage may be used off the GUI thread): the picture as PNG for the engine. On the
     GUI thread this froze the window: 0.9 s for a full-HD screenshot, 7 s for an 8K one."""
     return name, png_bytes(image)
+
+
+class PastedPictures:
+    """The pictures pasted into a window: their names, and their PNG bytes so that Where it looked can read one
+    again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about 100 MB of uncompressed PNG."""
+
+    BUDGET = 256 * 2**20
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, bytes] = OrderedDict()
+        self._count = 0
+
+    def next_name(self) -> str:
+        self._count += 1
+        return "Pasted image" if self._count == 1 else f"Pasted image {self._count}"
+
+    def keep(self, name: str, data: bytes) -> None:
+        self._kept[name] = data
+        while sum(len(kept) for kept in self._kept.values()) > self.BUDGET and len(self._kept) > 1:
+            self._kept.popitem(last=False)
+
+    def get(self, name: str) -> bytes | None:
+        return self._kept.get(name)
 
 
 class DropZone(QFrame):

@@ -75,10 +75,14 @@ DETAIL_MIN_WIDTH = 360
 
 
 class ConfidenceBars(QWidget):
-    """Up to five rows of label, bar and percentage, highest first."""
+    """Up to five rows of label, bar and percentage, highest first. Once made clickable, a click on a row says
+    which (row_clicked), and one row can be marked in bold."""
+
+    row_clicked = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._click_tip = ""  # set by make_clickable
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
@@ -99,6 +103,7 @@ class ConfidenceBars(QWidget):
             self.rows.append((label, bar, percent))
 
     def show_top(self, result: ImageResult) -> None:
+        self.mark(None)
         for row, (label, bar, percent) in enumerate(self.rows):
             visible = row < len(result.top)
             for widget in (label, bar, percent):
@@ -106,12 +111,40 @@ class ConfidenceBars(QWidget):
             if visible:
                 top = result.top[row]
                 label.setText(top.label)
-                label.setToolTip(f"{top.label} (class {top.index})")
+                tip = f"{top.label} (class {top.index}){self._click_tip}"
+                for widget in (label, bar, percent):
+                    widget.setToolTip(tip)
                 bar.setValue(round(top.prob * 1000))
                 percent.setText(format_percent(top.prob))
 
     def visible_count(self) -> int:
         return sum(1 for label, _bar, _percent in self.rows if not label.isHidden())
+
+    def make_clickable(self, tip: str) -> None:
+        """Rows answer clicks from now on; `tip` is added to each row's tooltip, to say what a click does."""
+        self._click_tip = f"\n{tip}"
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mark(self, row: int | None) -> None:
+        """Show the label of `row` (or of none) in bold."""
+        for index, (label, _bar, _percent) in enumerate(self.rows):
+            font = label.font()
+            font.setBold(index == row)
+            label.setFont(font)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self._click_tip or event.button() != Qt.MouseButton.LeftButton:
+            return super().mousePressEvent(event)
+        y = event.position().y()
+        for row, widgets in enumerate(self.rows):
+            if widgets[0].isHidden():
+                continue
+            top = min(widget.geometry().top() for widget in widgets)
+            bottom = max(widget.geometry().bottom() for widget in widgets)
+            if top - 3 <= y <= bottom + 3:  # the gap between two rows counts too
+                self.row_clicked.emit(row)
+                return
+        super().mousePressEvent(event)
 
 
 class ResultCard(QFrame):

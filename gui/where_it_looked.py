@@ -2,7 +2,8 @@
 
 The engine thread computes it (engine.explain: each part of the picture hidden in turn, about 50 forward passes);
 the card shows the picture the model saw with the heat drawn over it, in the thumbnail's place, and says in words
-how much the warmest part matters. The button, now "Show the photo", or choosing another result shows the photo again.
+how much the warmest part matters. The button looks for the top class, a click on another class's bar for that one;
+the button, now "Show the photo", or choosing another result shows the photo again.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.engine_messages import ExplainedImage, ExplainProgress, Failure
 from gui.engine_worker import EngineBridge
+from gui.image_input import PastedPictures
 from gui.result_widgets import ERROR_COLOR, ResultCard
 
 if TYPE_CHECKING:
@@ -25,17 +27,22 @@ BUTTON_TEXT = "Where it looked"
 SHOWN_TEXT = "Show the photo"  # while the heat map is shown: what pressing the button again does
 BUTTON_TIP = (
     "Shade the parts of the photo the top class depends on: each part of what the model sees is hidden in turn, "
-    "and warm colours mark the parts whose hiding lowers its confidence most."
+    "and warm colours mark the parts whose hiding lowers its confidence most. Click another class's bar to see "
+    "where the model looked for that one."
 )
+OTHERS_HINT = "Click another class to see where it looked for that one."
+BAR_TIP = "Click to see where the model looked for this class."
 
 
 class WhereItLooked(QWidget):
-    """Below a card's confidence bars: the button, and the words that go with the heat map."""
+    """Below a card's confidence bars: the button, and the words that go with the heat map. A click on a bar looks
+    for that class; the heat maps of the result shown are kept, so going back to one is instant."""
 
-    def __init__(self, card: ResultCard, bridge: EngineBridge) -> None:
+    def __init__(self, card: ResultCard, bridge: EngineBridge, pasted: PastedPictures) -> None:
         super().__init__(card)
         self.card = card
         self.bridge = bridge
+        self.pasted = pasted
         self.button = QPushButton(BUTTON_TEXT)
         self.button.setCheckable(True)
         self.button.setToolTip(BUTTON_TIP)
@@ -50,48 +57,86 @@ class WhereItLooked(QWidget):
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.caption)
         self._request_id: int | None = None
-        self._looked_at: ImageResult | None = None  # the result the heat map is (being) made for
-        self._overlay: np.ndarray | None = None
+        self._result: ImageResult | None = None  # the result the heat maps below are for
+        self._maps: dict[int, tuple[np.ndarray, str]] = {}  # bar row -> (overlay, caption)
+        self.row: int | None = None  # the bar whose heat map is shown or being made
         card.add_below_bars(self)
         card.result_shown.connect(self._reset)
+        card.bars.make_clickable(BAR_TIP)
+        card.bars.row_clicked.connect(self.look_for)
         self.button.toggled.connect(self._toggled)
         bridge.worker.explain_progressed.connect(self._on_progress)
         bridge.worker.explained.connect(self._on_explained)
         bridge.worker.explain_failed.connect(self._on_failed)
+        bridge.worker.model_loaded.connect(self._forget_maps)  # made by the model used before
         self._reset()
 
     @property
     def looking(self) -> bool:
         return self._request_id is not None
 
+    @Slot(int)
+    def look_for(self, row: int) -> None:
+        """Show where the model looked for the class of bar `row` (0 is the top class); the photo again if that
+        heat map is the one shown."""
+        result = self.card.result
+        if result is None or row >= len(result.top):
+            return
+        if row == self.row:
+            if not self.looking:
+                self._show_photo()
+            return
+        self._cancel_request()
+        self.row = row
+        self.card.bars.mark(row)
+        self._check()
+        if row in self._maps:
+            self._show_map()
+            return
+        top = result.top[row]
+        self._request_id = self.bridge.request_explain(result.path, top.index, top.label, self.pasted.get(result.path))
+        self.button.setText("Looking…")
+        self.caption.hide()
+
     @Slot()
     def _reset(self) -> None:
         """The card shows a result again: the same one (rows arriving around it in a sorted table) keeps its heat
-        map, or its request; for another one (or none), what was asked for the last one no longer matters."""
+        map, or its request; another one (or none) starts afresh."""
         result = self.card.result
-        if result is not None and result is self._looked_at:
-            if self._overlay is not None:
-                self.card.show_picture(self._overlay)
+        if result is not None and result is self._result and (self.row in self._maps or self.looking):
+            self.card.bars.mark(self.row)
+            if not self.looking:
+                self.card.show_picture(self._maps[self.row][0])
             return
-        self._forget()
+        if result is not self._result:
+            self._cancel_request()
+            self._result = result
+            self._maps = {}
+        self.row = None
         self._uncheck()
         self.setVisible(result is not None and bool(result.top))
         self.caption.hide()
 
     @Slot(bool)
     def _toggled(self, on: bool) -> None:
-        result = self.card.result
-        if result is None:
-            return
-        if not on:
-            self._forget()
-            self.card.show_result(result)  # the photo again; the card's result_shown resets the rest
-            return
-        top = result.top[0]
-        self._looked_at = result
-        self._request_id = self.bridge.request_explain(result.path, top.index, top.label)
-        self.button.setText("Looking…")
-        self.caption.hide()
+        if on:
+            self.look_for(0)
+        else:
+            self._show_photo()
+
+    def _show_photo(self) -> None:
+        self._cancel_request()
+        self.row = None
+        if self.card.result is not None:
+            self.card.show_result(self.card.result)  # the photo again; the card's result_shown resets the rest
+
+    def _show_map(self) -> None:
+        overlay, caption = self._maps[self.row]
+        if self.row == 0 and len(self.card.result.top) > 1:
+            caption += f" {OTHERS_HINT}"
+        self.button.setText(SHOWN_TEXT)
+        self.card.show_picture(overlay)
+        self._say(caption, tip=BUTTON_TIP, error=False)
 
     @Slot(object)
     def _on_progress(self, event: ExplainProgress) -> None:
@@ -103,17 +148,16 @@ class WhereItLooked(QWidget):
         if event.request_id != self._request_id:
             return  # another card's, or one this card no longer waits for
         self._request_id = None
-        self._overlay = event.overlay
-        self.button.setText(SHOWN_TEXT)
-        self.card.show_picture(event.overlay)
-        self._say(event.caption, tip=BUTTON_TIP, error=False)
+        self._maps[self.row] = (event.overlay, event.caption)
+        self._show_map()
 
     @Slot(object)
     def _on_failed(self, failure: Failure) -> None:
         if failure.request_id != self._request_id:
             return
         self._request_id = None
-        self._looked_at = None
+        self.row = None
+        self.card.bars.mark(None)
         self._uncheck()
         if not failure.cancelled:
             self._say(f"{failure.message} {failure.hint}".strip(), tip="", error=True)
@@ -129,15 +173,22 @@ class WhereItLooked(QWidget):
             self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.caption.show()
 
+    def _check(self) -> None:
+        self.button.blockSignals(True)  # not a press: the bar's click already chose what to look for
+        self.button.setChecked(True)
+        self.button.blockSignals(False)
+
     def _uncheck(self) -> None:
         self.button.blockSignals(True)  # not a press: nothing to toggle
         self.button.setChecked(False)
         self.button.blockSignals(False)
         self.button.setText(BUTTON_TEXT)
 
-    def _forget(self) -> None:
+    @Slot(object)
+    def _forget_maps(self, _info: object = None) -> None:
+        self._maps = {}  # the one on the card stays there until the photo is shown again
+
+    def _cancel_request(self) -> None:
         if self._request_id is not None:
             self.bridge.cancel_explain(self._request_id)
             self._request_id = None
-        self._looked_at = None
-        self._overlay = None

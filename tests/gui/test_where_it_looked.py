@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
 from engine.decode import decode_image
 from engine.explain import explain
@@ -120,3 +123,89 @@ def test_after_switching_to_a_model_with_the_same_classes_it_looks_with_the_new_
                        decode_image(str(photo_files[0])), top.index)
     assert np.abs(explained[0].overlay.astype(int) - expected.overlay().astype(int)).max() <= 2
     assert f"“{top.label}”" in looked.caption.text()
+
+
+def click_bar(card, row: int, qtbot) -> None:
+    """A click on a bar's label, as the user clicks it (Qt hands the label's click to the bars around it)."""
+    label = card.bars.rows[row][0]
+    qtbot.mouseClick(label, Qt.MouseButton.LeftButton, pos=label.rect().center())
+
+
+def test_a_click_on_another_class_bar_shows_where_the_model_looked_for_that_class(view, qtbot, photo_files,
+                                                                                  tiny_bundle):
+    drop_files(view, qtbot, photo_files[:1])
+    card, looked = view.single_card, view.single_looked
+    second = card.result.top[1]
+    explained = []
+    looked.bridge.worker.explained.connect(explained.append)
+
+    click_bar(card, 1, qtbot)
+    assert looked.looking and looked.button.isChecked() and card.bars.rows[1][0].font().bold()
+    qtbot.waitUntil(lambda: not looked.looking, timeout=WAIT_MS)
+    expected = explain(Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle))))),
+                       decode_image(str(photo_files[0])), second.index)
+    assert np.abs(explained[-1].overlay.astype(int) - expected.overlay().astype(int)).max() <= 2
+    assert f"“{second.label}”" in looked.caption.text() and looked.button.text() == "Show the photo"
+    assert not card.bars.rows[0][0].font().bold()
+    second_map = card.thumbnail.pixmap().toImage()
+
+    looked.button.click()  # the photo again, then the top class by the button
+    assert not looked.button.isChecked() and not card.bars.rows[1][0].font().bold()
+    look(looked, qtbot)
+    assert f"“{card.result.top[0].label}”" in looked.caption.text() and card.bars.rows[0][0].font().bold()
+    assert "Click another class to see where it looked" in looked.caption.text()  # said with the top class's map
+    asked = len(explained)
+
+    click_bar(card, 1, qtbot)  # made once for this photo: shown at once, not asked again
+    assert not looked.looking and card.thumbnail.pixmap().toImage() == second_map
+    assert f"“{second.label}”" in looked.caption.text()
+    click_bar(card, 1, qtbot)  # the bar of the heat map shown: the photo again
+    assert not looked.button.isChecked() and not looked.caption.isVisible()
+    assert (card.thumbnail.pixmap().width(), card.thumbnail.pixmap().height()) != (192, 192)
+    assert len(explained) == asked
+
+
+def test_heat_maps_made_by_the_model_used_before_are_made_again(view, qtbot, photo_files, tmp_path):
+    drop_files(view, qtbot, photo_files[:1])
+    looked = view.single_looked
+    look(looked, qtbot)
+    looked.button.click()  # the photo again
+    retrained = make_bundle(tmp_path / "retrained", seed=7)  # the same classes, other weights
+    load_and_wait(view.bridge, qtbot, retrained)
+    explained = []
+    look(looked, qtbot, explained)  # asked again, of the model in use
+    top = view.single_card.result.top[0]
+    expected = explain(Classifier(load_model(ModelSpec(source=Bundle(str(retrained))))),
+                       decode_image(str(photo_files[0])), top.index)
+    assert np.abs(explained[0].overlay.astype(int) - expected.overlay().astype(int)).max() <= 2
+
+
+def test_a_pasted_picture_can_be_looked_at(view, qtbot, photo_files, tiny_bundle):
+    QApplication.clipboard().setImage(QImage(str(photo_files[1])))  # the PNG, so the pasted pixels are the file's
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        view.paste_from_clipboard()
+    card, looked = view.single_card, view.single_looked
+    assert card.result.path == "Pasted image"
+    explained = []
+    look(looked, qtbot, explained)
+    top = card.result.top[0]
+    expected = explain(Classifier(load_model(ModelSpec(source=Bundle(str(tiny_bundle))))),
+                       decode_image(str(photo_files[1])), top.index)
+    assert np.abs(explained[0].overlay.astype(int) - expected.overlay().astype(int)).max() <= 2
+    assert f"“{top.label}”" in looked.caption.text() and ERROR_COLOR.name() not in looked.caption.styleSheet()
+
+
+def test_pictures_pasted_beyond_the_memory_budget_let_the_oldest_go(view, qtbot, photo_files, monkeypatch):
+    def paste() -> None:
+        QApplication.clipboard().setImage(QImage(str(photo_files[0])))
+        with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+            view.paste_from_clipboard()
+
+    paste()
+    size = len(view.pasted.get("Pasted image"))
+    monkeypatch.setattr(type(view.pasted), "BUDGET", 2 * size + size // 2)  # room for two of them
+    paste()
+    assert view.pasted.get("Pasted image") and view.pasted.get("Pasted image 2")
+    paste()  # a third: the oldest is let go
+    assert view.pasted.get("Pasted image") is None
+    assert view.pasted.get("Pasted image 2") and view.pasted.get("Pasted image 3")
