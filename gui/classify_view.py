@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QImage, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -178,7 +178,12 @@ class ClassifyView(QWidget):
                 "Copy an image (in a browser or image editor) or some photos (in a file manager), then Paste.",
             )
             return
-        self._pastes.append(paste_encoder().submit(encode_paste, self.pasted.next_name(), image))
+        self.classify_picture(image)
+
+    def classify_picture(self, image: QImage, kind: str = "Pasted image") -> None:
+        """Classify a picture held in memory (pasted, or a frame from the Live tab), named after its kind."""
+        # Encoding on the paste thread: on this one, an 8K screenshot froze the window for 7 s.
+        self._pastes.append(paste_encoder().submit(encode_paste, self.pasted.next_name(kind), image))
 
     def _paste_encoded(self, encoded: Future) -> None:
         if encoded not in self._pastes:

@@ -55,18 +55,19 @@ def encode_paste(name: str, image: QImage) -> tuple[str, bytes]:
 
 
 class PastedPictures:
-    """The pictures pasted into a window: their names, and their PNG bytes so that Where it looked can read one
-    again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about 100 MB of uncompressed PNG."""
+    """The pictures pasted into a window (or sent from the Live tab): their names, and their PNG bytes so that
+    Where it looked can read one again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about 100 MB of uncompressed PNG."""
 
     BUDGET = 256 * 2**20
 
     def __init__(self) -> None:
         self._kept: OrderedDict[str, bytes] = OrderedDict()
-        self._count = 0
+        self._counts: dict[str, int] = {}
 
-    def next_name(self) -> str:
-        self._count += 1
-        return "Pasted image" if self._count == 1 else f"Pasted image {self._count}"
+    def next_name(self, kind: str = "Pasted image") -> str:
+        """"Pasted image", then "Pasted image 2", …; each kind counts on its own."""
+        count = self._counts[kind] = self._counts.get(kind, 0) + 1
+        return kind if count == 1 else f"{kind} {count}"
 
     def keep(self, name: str, data: bytes) -> None:
         self._kept[name] = data

@@ -1,4 +1,5 @@
-"""What the Live tab saves: snapshots of the picture on screen with its prediction, and CSV recordings of predictions."""
+"""What the Live tab saves or sends on: snapshots of the picture on screen with its prediction, CSV recordings of
+predictions, and the picture on screen sent to the Classify tab for a closer look."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,6 +11,7 @@ from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QFileDialog, QPushButton, QToolButton
 
 from gui.engine_messages import Failure
+from gui.live_widgets import bgr_to_qimage
 from gui.live_worker import RecordingState, SnapshotSaved
 from gui.status import ElidedLabel
 
@@ -18,13 +20,15 @@ if TYPE_CHECKING:
 
 
 class LiveOutputs(QObject):
-    """The Snapshot and Record buttons of a LiveView, the note that says what they saved, and the recording's state.
+    """The Snapshot, Record and Look closer buttons of a LiveView, the note that says what they saved, and the
+    recording's state.
 
     The view lays the widgets out and calls `refresh` when its own controls change; `changed` asks it to do so when
     a recording starts or stops.
     """
 
     changed = Signal()
+    look_closer = Signal(object)  # QImage: what the model saw of the picture on screen, for the Classify tab
 
     def __init__(self, view: LiveView) -> None:
         super().__init__(view)
@@ -40,6 +44,12 @@ class LiveOutputs(QObject):
         self.record_button = QPushButton()
         self.record_button.setToolTip("Write every prediction to a CSV file while the stream runs")
         self.record_button.clicked.connect(self.toggle_recording)
+        self.look_button = QPushButton("Look closer")
+        self.look_button.setToolTip(
+            "Pause, and classify the picture on screen (what is in the crop box, when it is on) in the Classify tab:\n"
+            "all its top classes, and Where it looked shows which parts of it they depend on"
+        )
+        self.look_button.clicked.connect(self.send_to_classify)
         self.note = ElidedLabel()
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         worker = view.bridge.live_worker
@@ -51,6 +61,7 @@ class LiveOutputs(QObject):
     def refresh(self, running: bool, has_frame: bool) -> None:
         """Enable and label the buttons for a stream that is `running` or not, with a picture on screen or not."""
         self.snapshot_button.setEnabled(has_frame)
+        self.look_button.setEnabled(has_frame)
         self.record_button.setText("■ Stop recording" if self.recording_path else "● Record…")
         self.record_button.setEnabled(running or bool(self.recording_path))
 
@@ -94,6 +105,22 @@ class LiveOutputs(QObject):
     def _on_failure(self, failure: Failure) -> None:
         self.note.clear()
         self.view.banner.show_message(failure.message, failure.hint)
+
+    def send_to_classify(self) -> None:
+        """Freeze the stream and send what the model sees of the picture on screen (the crop box's part, already
+        mirrored) to the Classify tab: the still-image path gives it the same input numbers as the live one."""
+        from engine.live.pipeline import roi_box  # deferred: it imports numpy, which start-up goes without
+
+        frame = self.view.on_screen()[0]
+        if frame is None:
+            return
+        self.view.set_paused(True)
+        roi = self.view.live_settings().roi
+        pixels = frame.image
+        if roi is not None:
+            left, top, right, bottom = roi_box(pixels.shape[1], pixels.shape[0], roi)
+            pixels = pixels[top:bottom, left:right]
+        self.look_closer.emit(bgr_to_qimage(pixels, pixels.shape[1], pixels.shape[0]))
 
     # ----- recording -------------------------------------------------------------------------------------
 

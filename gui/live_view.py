@@ -133,6 +133,7 @@ class LiveView(QWidget):
             self.smoothing_value,
             self.mirror_check,
             self.crop_check,
+            self.outputs.look_button,
             self.note,
             1,
             self.status_label,

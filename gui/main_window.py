@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
 
         self.classify_view = ClassifyView(bridge)
         self.live_view = LiveView(bridge)
+        self.live_view.outputs.look_closer.connect(self.look_closer)
         self.classify_view.videos_dropped.connect(self.play_videos)
         self.classify_view.model_dropped.connect(self.load_dropped_model)
         self.tabs = QTabWidget()
@@ -254,6 +255,11 @@ class MainWindow(QMainWindow):
         """Video files dropped on the Classify tab or opened with the app: the Live tab plays them."""
         self.tabs.setCurrentWidget(self.live_view)
         self.live_view.play_files(paths)
+
+    def look_closer(self, image: QImage) -> None:
+        """The Live tab's picture on screen, classified in the Classify tab, where Where it looked works on it."""
+        self.tabs.setCurrentWidget(self.classify_view)
+        self.classify_view.classify_picture(image, "Live frame")
 
     def load_dropped_model(self, path: str) -> None:
         """A weights file or model bundle dropped on the window: loaded as the model picker would load it."""

@@ -15,6 +15,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from engine.decode import decode_image
 from engine.live.sources import SourceLost, VideoFileSource
 from engine.models import Bundle, ModelSpec
 from gui.engine_worker import EngineBridge
@@ -358,3 +359,40 @@ def test_videos_and_streams_chosen_are_offered_again_next_time_but_no_password_i
 def targets_offered(view: LiveView) -> list[str]:
     items = [view.source_picker.itemData(i) for i in range(view.source_picker.count())]
     return [item.target for item in items if isinstance(item, SourceChoice) and item.kind != "camera"]
+
+
+def test_look_closer_pauses_and_classifies_what_the_model_saw_in_the_classify_tab(open_window, qtbot, tmp_path,
+                                                                                  color_bundle):
+    """Red on the left, blue on the right, mirrored: the crop box on the left of the picture holds blue."""
+    window = open_window()
+    load_and_wait(window.bridge, qtbot, color_bundle)
+    live = window.live_view
+    window.tabs.setCurrentWidget(live)
+    halves = np.concatenate([solid_frame(COLORS["red"], (80, 120)), solid_frame(COLORS["blue"], (80, 120))], axis=1)
+    play(live, write_video(tmp_path / "halves.avi", [halves] * 30), loop=True)
+    live.smoothing_slider.setValue(0)
+    live.mirror_check.setChecked(True)
+    wait_for_new_frames(live, qtbot, 1)
+    live.crop_check.setChecked(True)
+    live._set_roi((0.05, 0.1, 0.4, 0.8))
+    captured = live.bridge.live_session.pipeline.mailbox.peek().index
+    # A prediction of a frame captured after the box moved: made with the box where it is now.
+    qtbot.waitUntil(lambda: getattr(live.on_screen()[1], "frame_index", -1) > captured, timeout=WAIT_MS)
+
+    view = window.classify_view
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(live.outputs.look_button, Qt.MouseButton.LeftButton)
+    assert live.paused and window.tabs.currentWidget() is view
+    result, paused = view.single_card.result, live.on_screen()[1]
+    assert result.path == "Live frame" and result.top[0].label == paused.top[0].label == "blue"
+    # Without smoothing, the Classify tab's answer is the one the Live tab showed for that picture.
+    assert [t.label for t in result.top] == [t.label for t in paused.top]
+    assert np.allclose([t.prob for t in result.top], [t.prob for t in paused.top], atol=1e-4)
+    seen = np.asarray(decode_image(view.pasted.get("Live frame")))  # what was sent: the box's part, mirrored
+    assert seen.shape == (round(0.8 * 120), round(0.4 * 160), 3)  # of the 160x120 video
+    assert np.abs(seen.astype(int) - COLORS["blue"]).max() <= 8  # all blue, give or take the video codec's noise
+
+    looked = view.single_looked
+    looked.button.click()
+    qtbot.waitUntil(lambda: not looked.looking, timeout=WAIT_MS)
+    assert "“blue”" in looked.caption.text()
