@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, QSettings, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication
 
 from engine.models import Bundle, ModelSpec
 from engine.paths import DATA_DIR_ENV
@@ -29,6 +30,8 @@ def load_and_wait(bridge: EngineBridge, qtbot, bundle: Path) -> None:
     bridge.request_load(ModelSpec(source=Bundle(str(bundle))))
     qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
     assert isinstance(answers[0], ModelInfo), f"{bundle.name} did not load: {answers[0]}"
+    # `answers` filled on the engine thread; the window's slots, queued before it, hear of the model now.
+    QApplication.processEvents()
 
 
 @pytest.fixture(autouse=True)
