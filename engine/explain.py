@@ -9,7 +9,7 @@ photo, run in batches and cancellable between them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -64,17 +64,29 @@ def explain(
     on_event: EventSink = ignore_events,
 ) -> Explanation:
     """Which parts of `image` the class `class_index` (default: the top class) depends on, for this classifier."""
+    indexes = None if class_index is None else (class_index,)
+    return explain_classes(classifier, image, indexes, cancel, on_event)[0]
+
+
+def explain_classes(
+    classifier: Classifier,
+    image: Image.Image,
+    class_indexes: Sequence[int] | None = None,
+    cancel: CancelToken | None = None,
+    on_event: EventSink = ignore_events,
+) -> list[Explanation]:
+    """`explain` for each of `class_indexes` (default: the top class), from the one set of passes they share."""
     preprocessor = classifier.preprocessor
     _, height, width = preprocessor.config.input_size
     cropped = preprocessor.crop(image)  # resized once: what the model is given is exactly what the user is shown
     picture = np.empty((1, 3, height, width), np.float32)
     preprocessor.normalise(cropped, picture[0])
     probs = classifier.probabilities(picture)[0]
-    index = int(np.argmax(probs)) if class_index is None else class_index
-    prob = float(probs[index])
+    indexes = [int(np.argmax(probs))] if class_indexes is None else [int(i) for i in class_indexes]
+    prob = probs[indexes]
 
     places = hiding_places(height, width)
-    drops = np.empty(len(places), np.float32)
+    drops = np.empty((len(places), len(indexes)), np.float32)
     for start in range(0, len(places), BATCH):
         if cancel is not None:
             cancel.check()
@@ -82,10 +94,14 @@ def explain(
         hidden = np.repeat(picture, len(chunk), axis=0)
         for copy, (top, left, bottom, right) in zip(hidden, chunk):
             copy[:, top:bottom, left:right] = 0.0  # the mean colour, once normalised
-        drops[start:start + len(chunk)] = prob - classifier.probabilities(hidden)[:, index]
+        drops[start:start + len(chunk)] = prob - classifier.probabilities(hidden)[:, indexes]
         on_event(Progress("Hiding each part of the picture in turn", start + len(chunk), len(places), "passes"))
-    return Explanation(classifier.loaded.labels[index], index, prob, prob - float(drops.max()),
-                       heat_map(places, drops, height, width, prob), np.asarray(cropped))
+    seen = np.asarray(cropped)
+    return [
+        Explanation(classifier.loaded.labels[index], index, float(prob[k]), float(prob[k] - drops[:, k].max()),
+                    heat_map(places, drops[:, k], height, width, float(prob[k])), seen)
+        for k, index in enumerate(indexes)
+    ]
 
 
 def class_in_model(labels: tuple[str, ...], index: int, label: str) -> int:

@@ -196,7 +196,7 @@ class EvaluateDialog(QDialog):
                  f"{evaluation.num_images:,} images ({images_used(*self._measured)}), "
                  f"{evaluation.num_mistakes:,} mistaken"]
         self.details.setText(" · ".join(p for p in parts if p))
-        self.evaluation_view.show_evaluation(evaluation)
+        self.evaluation_view.show_evaluation(evaluation, self.bundle)
         self._show_results(True)
         self.resize(max(self.width(), 900), max(self.height(), 700))
 

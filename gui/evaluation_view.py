@@ -1,8 +1,10 @@
 """How good a model is on a set of labelled images, as the training wizard's Results page and Evaluate on a folder
-show it: the per-class table, the confusion matrix and the most confident mistakes with their pictures."""
+show it: the per-class table, the confusion matrix and the most confident mistakes with their pictures. A mistake
+double-clicked (or Enter) shows where the model looked, for its answer and for the right class."""
 from __future__ import annotations
 
 from concurrent.futures import Future
+from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
@@ -23,11 +25,13 @@ from PySide6.QtWidgets import (
 
 from engine.training.metrics import Evaluation, Misclassified
 from gui.background import background_calls
+from gui.mistake_viewer import MistakeViewer
 from gui.train_pages import bold_label, note_label, square_pixmap
 from gui.training_charts import ConfusionMatrixView
 
 GALLERY_THUMB = 96
 MAX_GALLERY = 60  # the most confident mistakes; the report lists more
+LOOK_TIP = "Double-click: where the model looked, for its answer and for the right class"
 CLASS_COLUMNS = ("Class", "Precision", "Recall", "F1", "Images")
 
 
@@ -52,6 +56,9 @@ class EvaluationView(QSplitter):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self._gallery_items: dict[str, list[QListWidgetItem]] = {}
+        self._shown: list[Misclassified] = []  # the gallery's mistakes, in its order
+        self._bundle = ""  # the model evaluated, for a closer look at its mistakes
+        self.viewer: MistakeViewer | None = None  # the last one opened
         self._decoding: Future | None = None
         background_calls("mistake-thumbnails").done.connect(self._on_thumbnails, Qt.ConnectionType.QueuedConnection)
         self.class_table = _class_table()
@@ -63,7 +70,8 @@ class EvaluationView(QSplitter):
         self.gallery.setWordWrap(True)
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
         self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.gallery.itemActivated.connect(self._look_closer)  # double-click, or Enter
         self.gallery_title = bold_label("Mistakes")
         self.no_mistakes = note_label("Every image was classified correctly.")
         self.no_mistakes.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -83,7 +91,9 @@ class EvaluationView(QSplitter):
         self.setStretchFactor(1, 1)
         self.setChildrenCollapsible(False)
 
-    def show_evaluation(self, evaluation: Evaluation) -> None:
+    def show_evaluation(self, evaluation: Evaluation, bundle: str | Path = "") -> None:
+        """Show `evaluation` of the model saved at `bundle` (without one, its mistakes cannot be looked at)."""
+        self._bundle = str(bundle)
         self._fill_class_table(evaluation)
         self.matrix.set_matrix(evaluation.labels, evaluation.confusion)
         self._fill_gallery(evaluation)
@@ -102,7 +112,7 @@ class EvaluationView(QSplitter):
     def _fill_gallery(self, evaluation: Evaluation) -> None:
         self.gallery.clear()
         self._gallery_items.clear()
-        shown = evaluation.misclassified[:MAX_GALLERY]
+        shown = self._shown = evaluation.misclassified[:MAX_GALLERY]
         total = evaluation.num_mistakes
         more = f", the {len(shown)} most confident shown" if total > len(shown) else ""
         self.gallery_title.setText(f"Mistakes ({total}{more})" if total else "Mistakes: none")
@@ -114,12 +124,18 @@ class EvaluationView(QSplitter):
         blank = QIcon(square_pixmap(None, GALLERY_THUMB))
         for mistake in shown:
             item = QListWidgetItem(blank, mistake_caption(mistake))
-            item.setToolTip(mistake.path)
+            item.setToolTip(f"{mistake.path}\n{LOOK_TIP}" if self._bundle and mistake.path else mistake.path)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
             self.gallery.addItem(item)
             self._gallery_items.setdefault(mistake.path, []).append(item)
         paths = tuple(dict.fromkeys(m.path for m in shown if m.path))
         self._decoding = background_calls("mistake-thumbnails").submit(decode_thumbnails, paths, GALLERY_THUMB * 2)
+
+    def _look_closer(self, item: QListWidgetItem) -> None:
+        mistake = self._shown[self.gallery.row(item)]
+        if self._bundle and mistake.path:
+            self.viewer = MistakeViewer(self._bundle, mistake, self)
+            self.viewer.show()
 
     def _on_thumbnails(self, decoding: Future) -> None:
         if decoding is not self._decoding:

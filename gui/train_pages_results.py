@@ -78,7 +78,7 @@ class ResultsPage(WizardPage):
         self.details.setText(" · ".join(p for p in parts if p) + f"<br>Saved as <b>{result.bundle}</b>")
         self._set_status("")
         show_error(self.error, "")
-        self.evaluation_view.show_evaluation(evaluation)
+        self.evaluation_view.show_evaluation(evaluation, result.bundle)
 
     # Actions
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine.errors import Cancelled
 from engine.events import CancelToken, Progress
-from engine.explain import POSITIONS, explain, heat_map, hiding_places
+from engine.explain import POSITIONS, explain, explain_classes, heat_map, hiding_places
 from engine.models import load_model
 from engine.predict import Classifier
 from engine.specs import builtin_model_spec
@@ -59,6 +59,18 @@ def test_any_class_can_be_explained_not_only_the_top_one(builtin_classifier, cat
     explanation = explain(builtin_classifier, cat_on_the_left, class_index=second.index)
     assert (explanation.label, explanation.class_index) == (second.label, second.index)
     assert explanation.prob == pytest.approx(second.prob, abs=1e-6)
+
+
+def test_several_classes_from_one_set_of_passes_are_each_as_explained_alone(builtin_classifier, cat_on_the_left):
+    top = builtin_classifier.predict_images([cat_on_the_left], topk=3)[0]
+    events = []
+    together = explain_classes(builtin_classifier, cat_on_the_left, [t.index for t in top], on_event=events.append)
+    assert events[-1].done == events[-1].total == POSITIONS**2  # 49 passes for all three, not 3 x 49
+    for alone, shared in zip((explain(builtin_classifier, cat_on_the_left, t.index) for t in top), together):
+        assert (shared.label, shared.class_index) == (alone.label, alone.class_index)
+        assert shared.prob == pytest.approx(alone.prob, abs=1e-6)
+        assert shared.lowest_prob == pytest.approx(alone.lowest_prob, abs=1e-6)
+        assert np.abs(shared.heat - alone.heat).max() < 1e-5 and np.array_equal(shared.seen, alone.seen)
 
 
 def test_cancelling_stops_before_the_passes(builtin_classifier, cat_on_the_left):

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
+from engine.decode import decode_image
+from engine.explain import explain_classes
+from engine.models import load_model
+from engine.predict import Classifier
+from engine.specs import Bundle, ModelSpec
 from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY
 from tests.engine.test_my_models import save_my_model
@@ -59,7 +66,7 @@ def test_my_model_is_measured_on_a_folder_of_labelled_pictures(my_model, shapes,
     assert view.gallery.count() == min(expected.num_mistakes, MAX_GALLERY)
     if expected.num_mistakes:  # an untrained model: its mistakes, each with its picture once decoded
         first = expected.misclassified[0]
-        assert view.gallery.item(0).toolTip() == first.path
+        assert view.gallery.item(0).toolTip().splitlines()[0] == first.path
         assert f"true: {first.true_label}" in view.gallery.item(0).text()
     assert dialog.close_button.text() == "Close" and dialog.folder_field.isEnabled()
     qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
@@ -141,3 +148,49 @@ def test_the_figures_are_saved_as_the_report_training_writes(my_model, shapes, p
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.error.isVisible() and not dialog.saved_label.isVisible()
     assert "report" in dialog.error.text().lower() and dialog.save_button.isEnabled()
+
+
+def shown_pixels(label) -> np.ndarray:
+    image = label.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()  # before `image` goes
+
+
+def double_click_mistake(view, row: int, qtbot):
+    centre = view.gallery.visualItemRect(view.gallery.item(row)).center()
+    qtbot.mouseClick(view.gallery.viewport(), Qt.MouseButton.LeftButton, pos=centre)  # a double-click's first half
+    qtbot.mouseDClick(view.gallery.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    viewer = view.viewer
+    assert viewer is not None and viewer.isVisible()
+    qtbot.waitUntil(lambda: not viewer.running, timeout=WAIT_MS)
+    return viewer
+
+
+def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_and_for_the_right_class(
+    my_model, shapes, picker, qtbot
+):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    view = dialog.evaluation_view
+    mistakes = dialog.evaluation.misclassified
+    assert len(mistakes) >= 2  # an untrained model
+    assert "Double-click" in view.gallery.item(0).toolTip()
+
+    viewer = double_click_mistake(view, 0, qtbot)
+    first = mistakes[0]
+    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(my_model)))))
+    labels = classifier.loaded.labels
+    expected = explain_classes(classifier, decode_image(first.path, classifier.preprocessor.decode_size),
+                               [labels.index(first.predicted_label), labels.index(first.true_label)])
+    for picture, caption, explanation in zip(viewer.pictures, viewer.captions, expected):
+        assert np.abs(shown_pixels(picture).astype(int) - explanation.overlay().astype(int)).max() <= 2
+        assert f"“{explanation.label}”" in caption.text()
+    assert not viewer.error.isVisible()
+    qtbot.mouseClick(viewer.close_button, Qt.MouseButton.LeftButton)
+    assert not viewer.isVisible()
+
+    Path(mistakes[1].path).unlink()  # a photo deleted since the evaluation: said in the viewer
+    viewer = double_click_mistake(view, 1, qtbot)
+    assert viewer.error.isVisible() and Path(mistakes[1].path).name in viewer.error.text()
