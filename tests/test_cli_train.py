@@ -146,6 +146,16 @@ def test_a_single_class_folder_is_refused_with_a_message(tmp_path, capsys):
     assert "error:" in err and "Traceback" not in out + err
 
 
+def test_evaluate_measures_a_folder_of_one_class_with_a_single_photo(full_training, capsys, tmp_path):
+    """Training needs two classes and photos to split; checking a model on the one new photo of a scratch does not."""
+    _, _, bundle = full_training
+    one = write_shapes_dataset(tmp_path / "new", per_class=1, classes=("circles",), seed=7)
+
+    code = main(["evaluate", str(bundle), str(one), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK and result["num_images"] == 1 and result["images"] == "all"
+
+
 def test_a_missing_folder_is_refused(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nowhere"), *TINY]) == EXIT_USAGE
     assert main(["evaluate", str(tmp_path / "no_model"), str(tmp_path)]) == EXIT_USAGE

@@ -107,12 +107,16 @@ class _Candidate:
 
 
 def scan_class_folders(
-    root: str | os.PathLike, on_event: EventSink = ignore_events, cancel: CancelToken | None = None
+    root: str | os.PathLike,
+    on_event: EventSink = ignore_events,
+    cancel: CancelToken | None = None,
+    for_training: bool = True,
 ) -> DatasetScan:
     """Scan `root` (class subfolders, or train/val[/test] folders of class subfolders) and check every file.
 
     Raises UserFacingError when the folder cannot be trained on at all, engine.errors.Cancelled when cancelled.
-    Everything short of that is reported in DatasetScan.problems, one file never stopping the scan.
+    Everything short of that is reported in DatasetScan.problems, one file never stopping the scan. Not
+    `for_training` (a model measured on it), one class and one image of a class are enough.
     """
     cancel = cancel or CancelToken()
     root_path = os.path.abspath(os.fsdecode(root))
@@ -149,8 +153,8 @@ def scan_class_folders(
                               "Put JPEG or PNG images in each class folder.")
 
     is_split = folders["train"] != root_path
-    classes, class_problems, dropped = _judge_classes(per_class, is_split, folders["train"], root_path)
-    if len(classes) < 2:
+    classes, class_problems, dropped = _judge_classes(per_class, is_split or not for_training, folders["train"], root_path)
+    if len(classes) < (2 if for_training else 1):
         only = f'only one with enough usable images ("{classes[0]}")' if classes else "none with enough usable images"
         too_few = "".join(f" {problem.message}" for problem in class_problems
                           if problem.kind == "few_images" and os.path.basename(problem.path) not in classes)
@@ -237,9 +241,10 @@ def _collect(
 
 
 def _judge_classes(
-    per_class: dict[str, list[tuple[_Candidate, tuple[int, int]]]], is_split: bool, train_folder: str, root: str
+    per_class: dict[str, list[tuple[_Candidate, tuple[int, int]]]], one_is_enough: bool, train_folder: str, root: str
 ) -> tuple[list[str], list[DatasetProblem], int]:
-    """The classes that can be trained on (natural order), the problems with them, and how many images were dropped."""
+    """The classes that can be used (natural order), the problems with them, and how many images were dropped.
+    `one_is_enough`: a class's one image need not be split into training and validation."""
     classes: list[str] = []
     problems: list[DatasetProblem] = []
     dropped = 0
@@ -252,7 +257,7 @@ def _judge_classes(
                 "empty_folder", f'Class folder "{relative_name(folder, root)}" holds no usable images, so "{name}" is '
                 f"left out of training{elsewhere}; add images to it or delete the folder.", folder))
             dropped += len(images)
-        elif not is_split and len(images) < 2:
+        elif not one_is_enough and len(images) < 2:
             problems.append(DatasetProblem(
                 "few_images", f'Class "{name}" has only 1 usable image, too few to split into training and '
                 f"validation, so it is left out; add at least {RECOMMENDED_IMAGES_PER_CLASS} images of it.", folder))
