@@ -109,17 +109,13 @@ class LiveOutputs(QObject):
     def send_to_classify(self) -> None:
         """Freeze the stream and send what the model sees of the picture on screen (the crop box's part, already
         mirrored) to the Classify tab: the still-image path gives it the same input numbers as the live one."""
-        from engine.live.pipeline import roi_box  # deferred: it imports numpy, which start-up goes without
+        from engine.live.pipeline import crop_to_roi  # deferred: it imports numpy, which start-up goes without
 
         frame = self.view.on_screen()[0]
         if frame is None:
             return
         self.view.set_paused(True)
-        roi = self.view.live_settings().roi
-        pixels = frame.image
-        if roi is not None:
-            left, top, right, bottom = roi_box(pixels.shape[1], pixels.shape[0], roi)
-            pixels = pixels[top:bottom, left:right]
+        pixels = crop_to_roi(frame.image, self.view.live_settings().roi)
         self.look_closer.emit(bgr_to_qimage(pixels, pixels.shape[1], pixels.shape[0]))
 
     # ----- recording -------------------------------------------------------------------------------------

@@ -150,10 +150,15 @@ def prepare_frame(bgr: np.ndarray, settings: LiveSettings) -> np.ndarray:
     bgr = np.ascontiguousarray(bgr)
     if settings.mirror:
         bgr = cv2.flip(bgr, 1)
-    if settings.roi is not None:
-        left, top, right, bottom = roi_box(bgr.shape[1], bgr.shape[0], settings.roi)
-        bgr = bgr[top:bottom, left:right]
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(crop_to_roi(bgr, settings.roi), cv2.COLOR_BGR2RGB)
+
+
+def crop_to_roi(image: np.ndarray, roi: tuple[float, float, float, float] | None) -> np.ndarray:
+    """The part of `image` in the ROI (a view, no copy), or all of it without one."""
+    if roi is None:
+        return image
+    left, top, right, bottom = roi_box(image.shape[1], image.shape[0], roi)
+    return image[top:bottom, left:right]
 
 
 def roi_box(width: int, height: int, roi: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
