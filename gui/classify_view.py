@@ -189,8 +189,9 @@ class ClassifyView(QWidget):
         if encoded not in self._pastes:
             return  # another window's paste: every view hears the one encoder
         self._pastes.remove(encoded)
-        self.pasted.keep(*encoded.result())
-        self._request(pasted=(encoded.result(),))
+        name, data = encoded.result()
+        self.pasted.keep(name, data)
+        self._request(pasted=((name, data),))
 
     def add_paths(self, paths: list[str]) -> None:
         """Classify image files and folders; videos and a model file among them go to the window (videos_dropped,

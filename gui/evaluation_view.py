@@ -56,7 +56,6 @@ class EvaluationView(QSplitter):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self._gallery_items: dict[str, list[QListWidgetItem]] = {}
-        self._shown: list[Misclassified] = []  # the gallery's mistakes, in its order
         self._bundle = ""  # the model evaluated, for a closer look at its mistakes
         self.viewer: MistakeViewer | None = None  # the last one opened
         self._decoding: Future | None = None
@@ -112,7 +111,7 @@ class EvaluationView(QSplitter):
     def _fill_gallery(self, evaluation: Evaluation) -> None:
         self.gallery.clear()
         self._gallery_items.clear()
-        shown = self._shown = evaluation.misclassified[:MAX_GALLERY]
+        shown = evaluation.misclassified[:MAX_GALLERY]
         total = evaluation.num_mistakes
         more = f", the {len(shown)} most confident shown" if total > len(shown) else ""
         self.gallery_title.setText(f"Mistakes ({total}{more})" if total else "Mistakes: none")
@@ -126,13 +125,14 @@ class EvaluationView(QSplitter):
             item = QListWidgetItem(blank, mistake_caption(mistake))
             item.setToolTip(f"{mistake.path}\n{LOOK_TIP}" if self._bundle and mistake.path else mistake.path)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            item.setData(Qt.ItemDataRole.UserRole, mistake)
             self.gallery.addItem(item)
             self._gallery_items.setdefault(mistake.path, []).append(item)
         paths = tuple(dict.fromkeys(m.path for m in shown if m.path))
         self._decoding = background_calls("mistake-thumbnails").submit(decode_thumbnails, paths, GALLERY_THUMB * 2)
 
     def _look_closer(self, item: QListWidgetItem) -> None:
-        mistake = self._shown[self.gallery.row(item)]
+        mistake: Misclassified = item.data(Qt.ItemDataRole.UserRole)
         if self._bundle and mistake.path:
             self.viewer = MistakeViewer(self._bundle, mistake, self)
             self.viewer.show()

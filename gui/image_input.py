@@ -56,7 +56,8 @@ def encode_paste(name: str, image: QImage) -> tuple[str, bytes]:
 
 class PastedPictures:
     """The pictures pasted into a window (or sent from the Live tab): their names, and their PNG bytes so that
-    Where it looked can read one again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about 100 MB of uncompressed PNG."""
+    Where it looked can read one again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about
+    100 MB of uncompressed PNG."""
 
     BUDGET = 256 * 2**20
 

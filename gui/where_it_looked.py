@@ -89,7 +89,7 @@ class WhereItLooked(QWidget):
         self._cancel_request()
         self.row = row
         self.card.bars.mark(row)
-        self._check()
+        self._set_checked(True)
         if row in self._maps:
             self._show_map()
             return
@@ -173,15 +173,14 @@ class WhereItLooked(QWidget):
             self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.caption.show()
 
-    def _check(self) -> None:
-        self.button.blockSignals(True)  # not a press: the bar's click already chose what to look for
-        self.button.setChecked(True)
+    def _set_checked(self, checked: bool) -> None:
+        """The button's state, set without toggling: not a press (a bar's click chose what to look for)."""
+        self.button.blockSignals(True)
+        self.button.setChecked(checked)
         self.button.blockSignals(False)
 
     def _uncheck(self) -> None:
-        self.button.blockSignals(True)  # not a press: nothing to toggle
-        self.button.setChecked(False)
-        self.button.blockSignals(False)
+        self._set_checked(False)
         self.button.setText(BUTTON_TEXT)
 
     @Slot(object)

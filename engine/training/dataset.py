@@ -153,7 +153,8 @@ def scan_class_folders(
                               "Put JPEG or PNG images in each class folder.")
 
     is_split = folders["train"] != root_path
-    classes, class_problems, dropped = _judge_classes(per_class, is_split or not for_training, folders["train"], root_path)
+    one_is_enough = is_split or not for_training
+    classes, class_problems, dropped = _judge_classes(per_class, one_is_enough, folders["train"], root_path)
     if len(classes) < (2 if for_training else 1):
         only = f'only one with enough usable images ("{classes[0]}")' if classes else "none with enough usable images"
         too_few = "".join(f" {problem.message}" for problem in class_problems

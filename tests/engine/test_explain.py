@@ -20,7 +20,8 @@ def builtin_classifier() -> Classifier:
 
 @pytest.fixture(scope="module")
 def cat_on_the_left(photo_arrays) -> Image.Image:
-    """A grey picture whose centre square (what the model sees) has a real cat in its left half, nothing in its right."""
+    """A grey picture whose centre square (what the model sees) has a real cat in its left half, nothing in its
+    right."""
     canvas = Image.new("RGB", (900, 450), (128, 128, 128))
     canvas.paste(Image.fromarray(photo_arrays["chelsea"]).resize((450, 300)), (0, 75))
     return canvas
