@@ -146,21 +146,25 @@ class EngineWorker(QObject):
             )
         )
 
+    def _model_in_use(self) -> Classifier:
+        if self._classifier is None:
+            raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
+        return self._classifier
+
     @Slot(object)
     def classify(self, request: ClassifyRequest) -> None:
         try:
             from engine.predict import expand_paths  # in the engine thread (see the module's docstring)
 
             request.cancel.check()
-            if self._classifier is None:
-                raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
+            classifier = self._model_in_use()
             paths = expand_paths(request.inputs, request.cancel)
             total = len(paths) + len(request.pasted)
             self.batch_started.emit(BatchProgress(request.request_id, 0, total))
             done = 0
             for name, data in request.pasted:
                 request.cancel.check()
-                result = self._classifier.classify_encoded(name, data, request.topk, request.thumbnail_size)
+                result = classifier.classify_encoded(name, data, request.topk, request.thumbnail_size)
                 self.image_classified.emit(ClassifiedImage(request.request_id, result))
                 done += 1
                 self.batch_progressed.emit(BatchProgress(request.request_id, done, total))
@@ -170,7 +174,7 @@ class EngineWorker(QObject):
                     done_now = len(request.pasted) + event.done
                     self.batch_progressed.emit(BatchProgress(request.request_id, done_now, total))
 
-            results = self._classifier.classify_stream(
+            results = classifier.classify_stream(
                 paths, request.topk, on_event=on_event, cancel=request.cancel, thumbnail_size=request.thumbnail_size
             )
             for result in results:  # each goes to the view as it comes: a batch of any size is never held here
@@ -189,22 +193,21 @@ class EngineWorker(QObject):
             from engine.explain import class_in_model, explain
 
             request.cancel.check()
-            if self._classifier is None:
-                raise UserFacingError("No model is loaded yet.", "Pick a model in the model picker first.")
+            classifier = self._model_in_use()
             if request.pasted is None and not Path(request.path).is_file():
                 raise UserFacingError(
                     f"{Path(request.path).name or request.path} cannot be read again.",
                     "A file moved or deleted since is not found (nor a picture pasted long ago): open the photo "
                     "again to see where the model looks.",
                 )
-            image = decode_image(request.pasted or request.path, self._classifier.preprocessor.decode_size)
+            image = decode_image(request.pasted or request.path, classifier.preprocessor.decode_size)
 
             def on_event(event: Event) -> None:
                 if isinstance(event, Progress):
                     self.explain_progressed.emit(ExplainProgress(request.request_id, event.done, event.total))
 
-            index = class_in_model(self._classifier.loaded.labels, request.class_index, request.label)
-            explanation = explain(self._classifier, image, index, request.cancel, on_event)
+            index = class_in_model(classifier.loaded.labels, request.class_index, request.label)
+            explanation = explain(classifier, image, index, request.cancel, on_event)
             self.explained.emit(ExplainedImage(request.request_id, explanation.overlay(), explanation.describe()))
         except Exception as exc:  # noqa: BLE001 - cancels included: the card waits for an answer either way
             self.explain_failed.emit(failure_from(request.request_id, exc))
