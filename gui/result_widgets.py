@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -18,6 +18,9 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QStyle,
+    QStyleOptionFocusRect,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )
@@ -76,13 +79,19 @@ DETAIL_MIN_WIDTH = 360
 
 class ConfidenceBars(QWidget):
     """Up to five rows of label, bar and percentage, highest first. Once made clickable, a click on a row says
-    which (row_clicked), and one row can be marked in bold."""
+    which (row_clicked), and one row can be marked in bold.
+
+    Clickable bars take the keyboard focus too (Tab), so a keyboard user reaches every row: the arrow keys choose
+    the row above or below the marked one, the keys 1-5 a row by its place, Space or Enter the marked row (or the
+    top one), each as a click on that row would.
+    """
 
     row_clicked = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._click_tip = ""  # set by make_clickable
+        self._marked: int | None = None
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
@@ -124,13 +133,67 @@ class ConfidenceBars(QWidget):
         """Rows answer clicks from now on; `tip` is added to each row's tooltip, to say what a click does."""
         self._click_tip = f"\n{tip}"
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAccessibleName("Classes")
+        self.setAccessibleDescription(f"{tip} Arrow keys or 1 to {MAX_BARS} choose a class.")
 
     def mark(self, row: int | None) -> None:
         """Show the label of `row` (or of none) in bold."""
+        self._marked = row
         for index, (label, _bar, _percent) in enumerate(self.rows):
             font = label.font()
             font.setBold(index == row)
             label.setFont(font)
+        self.update()  # the focus frame follows the marked row
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        row = self._row_for_key(event.key()) if self._click_tip else None
+        if row is None:
+            return super().keyPressEvent(event)
+        self.row_clicked.emit(row)
+
+    def _row_for_key(self, key: int) -> int | None:
+        count = self.visible_count()
+        if not count:
+            return None
+        marked = self._marked
+        if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):  # at the first or last row an arrow leaves it marked
+            step = 1 if key == Qt.Key.Key_Down else -1
+            row = 0 if marked is None else min(max(marked + step, 0), count - 1)
+            return None if row == marked else row
+        if key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return 0 if marked is None else marked
+        if Qt.Key.Key_1 <= key < Qt.Key.Key_1 + count:
+            return key - Qt.Key.Key_1
+        return None
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """With the keyboard focus, a focus frame around the marked row (around all rows while none is)."""
+        super().paintEvent(event)
+        if not self.hasFocus() or not self.visible_count():
+            return
+        shown = [row for row, widgets in enumerate(self.rows) if not widgets[0].isHidden()]
+        first, last = (self._marked, self._marked) if self._marked in shown else (shown[0], shown[-1])
+        top, _ = self._row_span(first)
+        _, bottom = self._row_span(last)
+        option = QStyleOptionFocusRect()
+        option.initFrom(self)
+        option.rect = QRect(0, top - 2, self.width(), bottom - top + 5)
+        painter = QStylePainter(self)
+        painter.drawPrimitive(QStyle.PrimitiveElement.PE_FrameFocusRect, option)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().focusOutEvent(event)
+        self.update()
+
+    def _row_span(self, row: int) -> tuple[int, int]:
+        """The top and bottom y of a row's widgets."""
+        widgets = self.rows[row]
+        return min(widget.geometry().top() for widget in widgets), max(w.geometry().bottom() for w in widgets)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if not self._click_tip or event.button() != Qt.MouseButton.LeftButton:
@@ -139,8 +202,7 @@ class ConfidenceBars(QWidget):
         for row, widgets in enumerate(self.rows):
             if widgets[0].isHidden():
                 continue
-            top = min(widget.geometry().top() for widget in widgets)
-            bottom = max(widget.geometry().bottom() for widget in widgets)
+            top, bottom = self._row_span(row)
             if top - 3 <= y <= bottom + 3:  # the gap between two rows counts too
                 self.row_clicked.emit(row)
                 return

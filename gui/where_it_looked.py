@@ -27,8 +27,8 @@ BUTTON_TEXT = "Where it looked"
 SHOWN_TEXT = "Show the photo"  # while the heat map is shown: what pressing the button again does
 BUTTON_TIP = (
     "Shade the parts of the photo the top class depends on: each part of what the model sees is hidden in turn, "
-    "and warm colours mark the parts whose hiding lowers its confidence most. Click another class's bar to see "
-    "where the model looked for that one."
+    "and warm colours mark the parts whose hiding lowers its confidence most. Click another class's bar (or Tab "
+    "to the bars and use the arrow keys) to see where the model looked for that one."
 )
 OTHERS_HINT = "Click another class to see where it looked for that one."
 BAR_TIP = "Click to see where the model looked for this class."

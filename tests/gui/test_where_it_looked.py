@@ -209,3 +209,34 @@ def test_pictures_pasted_beyond_the_memory_budget_let_the_oldest_go(view, qtbot,
     paste()  # a third: the oldest is let go
     assert view.pasted.get("Pasted image") is None
     assert view.pasted.get("Pasted image 2") and view.pasted.get("Pasted image 3")
+
+
+def test_the_keyboard_reaches_every_class_bar(view, qtbot, photo_files):
+    drop_files(view, qtbot, photo_files[:1])
+    card, looked = view.single_card, view.single_looked
+    bars = card.bars
+    view.window().activateWindow()
+    looked.button.setFocus()
+    qtbot.keyClick(looked.button, Qt.Key.Key_Backtab)  # Tab reaches the bars, right before the button
+    qtbot.waitUntil(bars.hasFocus, timeout=WAIT_MS)
+    explained = []
+    looked.bridge.worker.explained.connect(explained.append)
+
+    qtbot.keyClick(bars, Qt.Key.Key_Down)  # nothing marked yet: the top class
+    assert looked.row == 0 and bars.rows[0][0].font().bold()
+    qtbot.waitUntil(lambda: not looked.looking, timeout=WAIT_MS)
+    qtbot.keyClick(bars, Qt.Key.Key_Down)  # the next class
+    assert looked.row == 1 and bars.rows[1][0].font().bold() and not bars.rows[0][0].font().bold()
+    qtbot.waitUntil(lambda: not looked.looking, timeout=WAIT_MS)
+    assert f"“{card.result.top[1].label}”" in looked.caption.text()
+    assert [f"“{top.label}”" in answer.caption for answer, top in zip(explained, card.result.top)] == [True, True]
+
+    qtbot.keyClick(bars, Qt.Key.Key_1)  # by its place: the top class's heat map, kept, shown at once
+    assert looked.row == 0 and not looked.looking and len(explained) == 2
+    qtbot.keyClick(bars, Qt.Key.Key_Up)  # already the top row: stays
+    assert looked.row == 0
+    qtbot.keyClick(bars, Qt.Key.Key_Space)  # the marked row again: the photo
+    assert looked.row is None and not looked.button.isChecked() and not looked.caption.isVisible()
+    last = bars.visible_count()
+    qtbot.keyClick(bars, Qt.Key.Key_1 + last)  # past the last bar: nothing
+    assert looked.row is None
