@@ -15,6 +15,7 @@ from engine.decode import decode_image
 from engine.explain import explain_classes
 from engine.models import load_model
 from engine.predict import Classifier
+from engine.runtime import create_backend
 from engine.specs import Bundle, ModelSpec
 from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY
@@ -180,7 +181,9 @@ def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_an
 
     viewer = double_click_mistake(view, 0, qtbot)
     first = mistakes[0]
-    classifier = Classifier(load_model(ModelSpec(source=Bundle(str(my_model)))))
+    loaded = load_model(ModelSpec(source=Bundle(str(my_model))))
+    classifier = Classifier(loaded, create_backend(loaded, "auto"))  # as the Classify view runs it
+    assert viewer.status.text().startswith("Took ") and viewer.status.text().endswith(", ONNX Runtime")  # the CPU's
     labels = classifier.loaded.labels
     expected = explain_classes(classifier, decode_image(first.path, classifier.preprocessor.decode_size),
                                [labels.index(first.predicted_label), labels.index(first.true_label)])
