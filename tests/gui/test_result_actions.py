@@ -87,3 +87,13 @@ def test_a_pasted_picture_has_no_file_to_open_but_its_result_can_be_copied(view,
     view.batch.table.setCurrentIndex(view.model.index(0, 0))
     qtbot.keyClick(view.batch.table, Qt.Key.Key_Return)
     assert opened_paths(opened_urls) == []
+
+
+def test_a_photo_no_program_opens_is_said_in_the_banner(view, qtbot, photo_files):
+    # No URL handler here: the offscreen platform, like a desktop without an image viewer, opens nothing.
+    table = view.batch.table
+    table.setCurrentIndex(view.model.index(row_of(view, "rocket.jpg"), 0))
+    qtbot.keyClick(table, Qt.Key.Key_Return)
+    assert view.banner.isVisible()
+    assert view.banner.message_label.text() == f"Could not open {photo_files[3]}."
+    assert "open it from your file manager" in view.banner.hint_label.text()
