@@ -1,6 +1,7 @@
 """How good a model is on a set of labelled images, as the training wizard's Results page and Evaluate on a folder
-show it: the per-class table, the confusion matrix and the most confident mistakes with their pictures. A mistake
-double-clicked (or Enter) shows where the model looked, for its answer and for the right class."""
+show it: the per-class table, the confusion matrix and the most confident mistakes with their pictures. A cell of
+the matrix clicked shows just its mistakes; a mistake double-clicked (or Enter) shows where the model looked, for its
+answer and for the right class."""
 from __future__ import annotations
 
 from concurrent.futures import Future
@@ -10,11 +11,12 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTableWidget,
@@ -57,11 +59,13 @@ class EvaluationView(QSplitter):
         super().__init__(Qt.Orientation.Vertical, parent)
         self._gallery_items: dict[str, list[QListWidgetItem]] = {}
         self._bundle = ""  # the model evaluated, for a closer look at its mistakes
+        self._evaluation: Evaluation | None = None
         self.viewer: MistakeViewer | None = None  # the last one opened
         self._decoding: Future | None = None
         background_calls("mistake-thumbnails").done.connect(self._on_thumbnails, Qt.ConnectionType.QueuedConnection)
         self.class_table = _class_table()
         self.matrix = ConfusionMatrixView()
+        self.matrix.cell_clicked.connect(self._choose_cell)
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListView.ViewMode.IconMode)
         self.gallery.setIconSize(QSize(GALLERY_THUMB, GALLERY_THUMB))
@@ -72,7 +76,10 @@ class EvaluationView(QSplitter):
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.gallery.itemActivated.connect(self._look_closer)  # double-click, or Enter
         self.gallery_title = bold_label("Mistakes")
-        self.no_mistakes = note_label("Every image was classified correctly.")
+        self.all_mistakes_button = QPushButton("Show all mistakes")
+        self.all_mistakes_button.clicked.connect(lambda: self._choose_cell(None))
+        self.all_mistakes_button.hide()  # while a cell of the matrix is chosen
+        self.no_mistakes = note_label()
         self.no_mistakes.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.no_mistakes.hide()
         matrix_scroll = QScrollArea()
@@ -85,7 +92,12 @@ class EvaluationView(QSplitter):
         top.setStretchFactor(1, 3)
         top.setChildrenCollapsible(False)
         self.addWidget(top)
-        self.addWidget(titled(self.gallery_title, self.gallery, self.no_mistakes))
+        gallery_header = QWidget()
+        header_row = QHBoxLayout(gallery_header)
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.gallery_title, 1)
+        header_row.addWidget(self.all_mistakes_button)
+        self.addWidget(titled(gallery_header, self.gallery, self.no_mistakes))
         self.setStretchFactor(0, 1)
         self.setStretchFactor(1, 1)
         self.setChildrenCollapsible(False)
@@ -93,9 +105,16 @@ class EvaluationView(QSplitter):
     def show_evaluation(self, evaluation: Evaluation, bundle: str | Path = "") -> None:
         """Show `evaluation` of the model saved at `bundle` (without one, its mistakes cannot be looked at)."""
         self._bundle = str(bundle)
+        self._evaluation = evaluation
         self._fill_class_table(evaluation)
         self.matrix.set_matrix(evaluation.labels, evaluation.confusion)
-        self._fill_gallery(evaluation)
+        self._fill_gallery()
+
+    def _choose_cell(self, row: int | None, column: int | None = None) -> None:
+        """The mistakes of one cell of the matrix below it (the cell chosen again, or None: all of them)."""
+        cell = None if row is None or (row, column) == self.matrix.chosen else (row, column)
+        self.matrix.choose(cell)
+        self._fill_gallery()
 
     def _fill_class_table(self, evaluation: Evaluation) -> None:
         self.class_table.setRowCount(len(evaluation.per_class))
@@ -108,14 +127,24 @@ class EvaluationView(QSplitter):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.class_table.setItem(row, column, item)
 
-    def _fill_gallery(self, evaluation: Evaluation) -> None:
+    def _fill_gallery(self) -> None:
+        evaluation, cell = self._evaluation, self.matrix.chosen
         self.gallery.clear()
         self._gallery_items.clear()
-        shown = evaluation.misclassified[:MAX_GALLERY]
-        total = evaluation.num_mistakes
+        kept, total, what = evaluation.misclassified, evaluation.num_mistakes, "Mistakes"
+        if cell is not None:
+            true, predicted = evaluation.labels[cell[0]], evaluation.labels[cell[1]]
+            kept = tuple(m for m in kept if (m.true_label, m.predicted_label) == (true, predicted))
+            total, what = evaluation.confusion[cell[0]][cell[1]], f"“{true}” taken for “{predicted}”"
+        shown = kept[:MAX_GALLERY]
         more = f", the {len(shown)} most confident shown" if total > len(shown) else ""
-        self.gallery_title.setText(f"Mistakes ({total}{more})" if total else "Mistakes: none")
+        self.gallery_title.setText(f"{what} ({total}{more})" if total else f"{what}: none")
+        self.all_mistakes_button.setVisible(cell is not None)
         self.gallery.setVisible(bool(shown))
+        self.no_mistakes.setText(
+            f"None of them is among the {len(evaluation.misclassified)} most confident mistakes kept: the report "
+            "lists those." if total else "Every image was classified correctly."
+        )
         self.no_mistakes.setVisible(not shown)
         self._decoding = None
         if not shown:
@@ -164,11 +193,11 @@ def _class_table() -> QTableWidget:
     return table
 
 
-def titled(title: str | QLabel, *widgets: QWidget) -> QWidget:
+def titled(title: str | QWidget, *widgets: QWidget) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 4, 0, 0)
-    layout.addWidget(title if isinstance(title, QLabel) else bold_label(title))
+    layout.addWidget(title if isinstance(title, QWidget) else bold_label(title))
     for widget in widgets:
         layout.addWidget(widget, 1)
     return box

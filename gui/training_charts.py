@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QHelpEvent, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
@@ -14,6 +14,7 @@ TRAIN_COLOUR = QColor("#1f77b4")
 VAL_COLOUR = QColor("#e66100")
 BEST_COLOUR = QColor("#2e7d32")
 HEAT_COLOUR = QColor("#1565c0")
+CHOSEN_COLOUR = QColor("#f57c00")  # the chosen cell's outline: orange reads on white and on the blue heat
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -187,24 +188,52 @@ class CurveChart(QWidget):
 
 class ConfusionMatrixView(QWidget):
     """Rows are true classes, columns predicted ones; colour is the row's share (so small classes read as clearly as
-    large ones), the number is the count of images."""
+    large ones), the number is the count of images. A click on a cell of mistakes says which (cell_clicked); the
+    chosen cell is outlined."""
 
     MIN_CELL = 22
     MAX_CELL = 64
     MAX_LABEL = 160
+    cell_clicked = Signal(int, int)  # true class row, predicted class column: a cell holding mistakes
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.labels: tuple[str, ...] = ()
         self.confusion: tuple[tuple[int, ...], ...] = ()
+        self.chosen: tuple[int, int] | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, labels: Sequence[str], confusion: Sequence[Sequence[int]]) -> None:
         self.labels = tuple(labels)
         self.confusion = tuple(tuple(int(v) for v in row) for row in confusion)
+        self.chosen = None
         self.updateGeometry()
         self.update()
+
+    def choose(self, cell: tuple[int, int] | None) -> None:
+        """Outline `cell` (row, column), or none."""
+        self.chosen = cell
+        self.update()
+
+    def cell_rect(self, row: int, column: int) -> QRectF:
+        left, top, cell = self._layout()
+        return QRectF(left + column * cell, top + row * cell, cell, cell)
+
+    def holds_mistakes(self, cell: tuple[int, int] | None) -> bool:
+        return cell is not None and cell[0] != cell[1] and self.confusion[cell[0]][cell[1]] > 0
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        cell = self.cell_at(event.position().x(), event.position().y())
+        if event.button() == Qt.MouseButton.LeftButton and self.holds_mistakes(cell):
+            self.cell_clicked.emit(*cell)
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        over = self.holds_mistakes(self.cell_at(event.position().x(), event.position().y()))
+        self.setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.ArrowCursor)
+        super().mouseMoveEvent(event)
 
     def _label_width(self) -> int:
         metrics = self.fontMetrics()
@@ -265,7 +294,7 @@ class ConfusionMatrixView(QWidget):
         for row in range(count):
             for column in range(count):
                 share = self.share(row, column)
-                rect = QRectF(left + column * cell, top + row * cell, cell, cell)
+                rect = self.cell_rect(row, column)
                 colour = _blend(base, HEAT_COLOUR, share)
                 painter.fillRect(rect, colour)
                 value = str(self.confusion[row][column])
@@ -275,6 +304,9 @@ class ConfusionMatrixView(QWidget):
         painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 1))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(QRectF(left, top, cell * count, cell * count))
+        if self.chosen is not None:
+            painter.setPen(QPen(CHOSEN_COLOUR, 3))
+            painter.drawRect(self.cell_rect(*self.chosen).adjusted(1.5, 1.5, -1.5, -1.5))
 
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         left, top, cell = self._layout()
@@ -291,10 +323,11 @@ class ConfusionMatrixView(QWidget):
             else:
                 row, column = found
                 count = self.confusion[row][column]
+                click = "\nClick to show these mistakes below." if self.holds_mistakes(found) else ""
                 QToolTip.showText(event.globalPos(), (
                     f"true: {self.labels[row]} · predicted: {self.labels[column]}\n"
                     f"{count} image{'s' if count != 1 else ''} ({self.share(row, column) * 100:.0f} % of "
-                    f"{self.labels[row]})"
+                    f"{self.labels[row]}){click}"
                 ), self)
             return True
         return super().event(event)

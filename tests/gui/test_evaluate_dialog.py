@@ -197,3 +197,39 @@ def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_an
     Path(mistakes[1].path).unlink()  # a photo deleted since the evaluation: said in the viewer
     viewer = double_click_mistake(view, 1, qtbot)
     assert viewer.error.isVisible() and Path(mistakes[1].path).name in viewer.error.text()
+
+
+def click_cell(matrix, row: int, column: int, qtbot) -> None:
+    qtbot.mouseClick(matrix, Qt.MouseButton.LeftButton, pos=matrix.cell_rect(row, column).center().toPoint())
+
+
+def test_a_cell_of_the_confusion_matrix_clicked_shows_just_its_mistakes(my_model, shapes, picker, qtbot):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    view, evaluation = dialog.evaluation_view, dialog.evaluation
+    matrix = view.matrix
+    count = len(CLASSES)
+    mistaken = [(r, c) for r in range(count) for c in range(count) if r != c and matrix.confusion[r][c]]
+    row, column = max(mistaken, key=lambda cell: matrix.confusion[cell[0]][cell[1]])  # an untrained model's
+    true, predicted = CLASSES[row], CLASSES[column]
+
+    def shown() -> list:
+        return [view.gallery.item(i).data(Qt.ItemDataRole.UserRole) for i in range(view.gallery.count())]
+
+    click_cell(matrix, row, column, qtbot)
+    expected = [m for m in evaluation.misclassified if (m.true_label, m.predicted_label) == (true, predicted)]
+    assert shown() == expected and len(expected) == matrix.confusion[row][column]  # every mistake is kept here
+    assert view.gallery_title.text() == f"“{true}” taken for “{predicted}” ({len(expected)})"
+    assert matrix.chosen == (row, column) and view.all_mistakes_button.isVisible()
+
+    click_cell(matrix, row, row, qtbot)  # the diagonal: right answers, not mistakes
+    assert matrix.chosen == (row, column) and shown() == expected
+    qtbot.mouseClick(view.all_mistakes_button, Qt.MouseButton.LeftButton)
+    assert matrix.chosen is None and not view.all_mistakes_button.isVisible()
+    assert shown() == list(evaluation.misclassified[:MAX_GALLERY])
+    assert view.gallery_title.text().startswith(f"Mistakes ({evaluation.num_mistakes}")
+    click_cell(matrix, row, column, qtbot)
+    click_cell(matrix, row, column, qtbot)  # the chosen cell again: all mistakes
+    assert matrix.chosen is None and len(shown()) == min(evaluation.num_mistakes, MAX_GALLERY)
