@@ -252,3 +252,47 @@ def _move(source: Path, target: Path) -> None:
             raise
         _copy(source, target)  # another disk: copy whole, and only then remove the original
         source.unlink()
+
+
+def move_to_class(photo: str | Path, label: str, new_label: str) -> Path:
+    """Move a photo filed under the wrong class into the class folder beside its own: `data/cats/x.jpg` (or
+    `data/cats/indoor/x.jpg`) into `data/dogs/`, under "x (2).jpg" if another photo has its name. Returns its new
+    path. For a user who finds, looking at a model's mistakes, that the model was right and the folder wrong."""
+    source = Path(photo)
+    if not source.is_file():
+        raise UserFacingError(f"{source} is not there any more.", "It was moved or deleted since the evaluation.")
+    class_folder = next((folder for folder in source.parents if folder.name == label), None)
+    if class_folder is None:
+        raise UserFacingError(f"{source.name} is not in a folder named “{label}”.", "Move it by hand.")
+    named = class_folder.parent / new_label  # the dataset's own folder for the class, else a name every system takes
+    folder = named if named.is_dir() else class_folder.parent / class_folder_name(new_label)
+    try:
+        folder.mkdir(exist_ok=True)
+        target, already_there = _place_for(source, folder, same_bytes=True)
+        if already_there:  # every byte the same: the photo is in that class already, once is enough
+            source.unlink()
+        else:
+            _move(source, target)
+    except OSError as exc:
+        raise UserFacingError(
+            f"Could not move {source.name} into {folder} ({exc.strerror or exc}).", "Check that you may write there."
+        ) from exc
+    return target
+
+
+def put_back(moved: str | Path, original: str | Path) -> Path:
+    """Undo move_to_class: the photo back at its original path, unless another file took that name since."""
+    moved, original = Path(moved), Path(original)
+    if not moved.is_file():
+        raise UserFacingError(f"{moved} is not there any more.", "It was moved or deleted since.")
+    if original.exists():
+        raise UserFacingError(f"Another file is at {original} now.", "Move the photo back by hand.")
+    try:
+        original.parent.mkdir(parents=True, exist_ok=True)
+        _move(moved, original)
+    except OSError as exc:
+        raise UserFacingError(
+            f"Could not move {moved.name} back to {original.parent} ({exc.strerror or exc}).",
+            "Check that you may write there.",
+        ) from exc
+    return original

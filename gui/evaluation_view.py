@@ -5,6 +5,7 @@ answer and for the right class."""
 from __future__ import annotations
 
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
@@ -164,7 +165,18 @@ class EvaluationView(QSplitter):
         mistake: Misclassified = item.data(Qt.ItemDataRole.UserRole)
         if self._bundle and mistake.path:
             self.viewer = MistakeViewer(self._bundle, mistake, self)
+            self.viewer.photo_actions.moved.connect(self._photo_moved)
             self.viewer.show()
+
+    def _photo_moved(self, before: str, now: str, away: bool) -> None:
+        """A photo moved into another class folder (or back): its tile says where it is now, and opens it there."""
+        items = self._gallery_items.pop(before, [])
+        self._gallery_items.setdefault(now, []).extend(items)
+        for item in items:
+            mistake = replace(item.data(Qt.ItemDataRole.UserRole), path=now)
+            item.setData(Qt.ItemDataRole.UserRole, mistake)
+            item.setToolTip(f"{now}\n{LOOK_TIP}")
+            item.setText(mistake_caption(mistake) + (f"\nnow in “{Path(now).parent.name}”" if away else ""))
 
     def _on_thumbnails(self, decoding: Future) -> None:
         if decoding is not self._decoding:

@@ -9,7 +9,8 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import UserFacingError
@@ -88,6 +89,7 @@ class MistakeViewer(QDialog):
             self.captions.append(caption)
         self.status = note_label("Loading the model…")
         self.error = error_label()
+        self.photo_actions = PhotoActions(mistake, self.error)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -97,6 +99,7 @@ class MistakeViewer(QDialog):
         layout.addWidget(headline)
         layout.addWidget(note_label("Warm colours: the parts whose hiding lowers that class's confidence most."))
         layout.addLayout(grid)
+        layout.addWidget(self.photo_actions)
         layout.addWidget(self.error)
         layout.addLayout(buttons)
 
@@ -154,3 +157,70 @@ class MistakeViewer(QDialog):
     def reject(self) -> None:
         self._cancel.cancel()  # between two batches of passes: closing never waits for the model
         super().reject()
+
+
+class PhotoActions(QWidget):
+    """Open the photo, show its folder, or move it into the folder of the class the model answered: for a photo the
+    model got right and its folder wrong. Put it back undoes the move."""
+
+    moved = Signal(str, str, bool)  # the photo's path before, now, and whether it is away from where it was
+
+    def __init__(self, mistake: Misclassified, error: QLabel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mistake, self.error = mistake, error
+        self.path = mistake.path  # where the photo is now
+        self.open_button = QPushButton("Open the photo")
+        self.open_button.clicked.connect(lambda: self._open(self.path))
+        self.folder_button = QPushButton("Show in folder")
+        self.folder_button.clicked.connect(lambda: self._open(str(Path(self.path).parent)))
+        self.move_button = QPushButton()
+        self.move_button.clicked.connect(self._move_or_put_back)
+        self.note = note_label()  # what the last move did
+        buttons = QHBoxLayout()
+        for button in (self.open_button, self.folder_button, self.move_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.note)
+        self._set_moved(False)
+
+    @property
+    def is_moved(self) -> bool:
+        return self.path != self.mistake.path
+
+    def _set_moved(self, moved: bool) -> None:
+        predicted = self.mistake.predicted_label
+        self.move_button.setText("Put it back" if moved else f"Move to “{predicted}”")
+        self.move_button.setToolTip(
+            f"Back to {self.mistake.path}" if moved else
+            f"If the model is right and the folder wrong: move the photo into the “{predicted}” folder beside its "
+            "own, so the next training learns it as that. Nothing is overwritten."
+        )
+
+    def _move_or_put_back(self) -> None:
+        from engine.sort_into_folders import move_to_class, put_back
+
+        mistake, before = self.mistake, self.path
+        self.error.hide()
+        try:
+            if self.is_moved:
+                self.path = str(put_back(before, mistake.path))
+            else:
+                self.path = str(move_to_class(before, mistake.true_label, mistake.predicted_label))
+        except UserFacingError as exc:
+            show_error(self.error, exc.message, exc.hint)
+            return
+        self._set_moved(self.is_moved)
+        now = Path(self.path)
+        self.note.setText(f"Moved into the “{now.parent.name}” folder as {now.name}. Evaluate again to count it."
+                          if self.is_moved else f"Back in the “{now.parent.name}” folder as {now.name}.")
+        self.note.setToolTip(self.path)
+        self.moved.emit(before, self.path, self.is_moved)
+
+    def _open(self, path: str) -> None:
+        self.error.hide()
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            show_error(self.error, f"Could not open {path}.",
+                       "No program on this system opens it; open it from your file manager instead.")

@@ -23,6 +23,8 @@ from engine.sort_into_folders import (
     SortOptions,
     class_folder_name,
     describe_plan,
+    move_to_class,
+    put_back,
     sort_into_folders,
 )
 
@@ -279,3 +281,43 @@ def test_a_move_never_deletes_a_photo_on_the_word_of_its_size_and_date_alone(tmp
 
     assert (tmp_path / "sorted" / "dog" / "IMG_0001 (2).jpg").read_bytes() == original
     assert report.into_classes == 1 and report.already_there == 0
+
+
+def test_a_photo_filed_under_the_wrong_class_moves_into_the_right_class_folder(tmp_path, photo_files):
+    data = tmp_path / "data"
+    (data / "cats" / "indoor").mkdir(parents=True)
+    (data / "dogs").mkdir()
+    photo = data / "cats" / "indoor" / "x.jpg"
+    shutil.copy(photo_files[0], photo)
+    (data / "dogs" / "x.jpg").write_bytes(Path(photo_files[1]).read_bytes())  # another photo with that name
+
+    moved = move_to_class(photo, "cats", "dogs")
+    assert moved == data / "dogs" / "x (2).jpg" and not photo.exists()
+    assert moved.read_bytes() == Path(photo_files[0]).read_bytes()
+    assert (data / "dogs" / "x.jpg").read_bytes() == Path(photo_files[1]).read_bytes()  # never overwritten
+
+    assert put_back(moved, photo) == photo and not moved.exists()  # undone: where it was, subfolder and name
+    assert photo.read_bytes() == Path(photo_files[0]).read_bytes()
+    back = move_to_class(move_to_class(photo, "cats", "dogs"), "dogs", "cats")  # into the class folder itself
+    assert back == data / "cats" / "x (2).jpg" and back.read_bytes() == Path(photo_files[0]).read_bytes()
+
+    into_new = move_to_class(back, "cats", "T-shirt/top")  # a class with no folder yet: a name every system takes
+    assert into_new == data / "T-shirt_top" / back.name
+
+    with pytest.raises(UserFacingError, match="not in a folder named “birds”"):
+        move_to_class(into_new, "birds", "cats")
+    with pytest.raises(UserFacingError, match="not there any more"):
+        move_to_class(photo, "cats", "dogs")
+    shutil.copy(photo_files[2], photo)
+    with pytest.raises(UserFacingError, match="Another file is at"):  # put back where another photo is now
+        put_back(into_new, photo)
+    assert into_new.exists() and photo.read_bytes() == Path(photo_files[2]).read_bytes()
+
+
+def test_a_photo_already_in_the_right_class_folder_is_not_kept_twice(tmp_path, photo_files):
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+        shutil.copy(photo_files[0], tmp_path / name / "x.jpg")  # the same photo filed under both classes
+    assert move_to_class(tmp_path / "cats" / "x.jpg", "cats", "dogs") == tmp_path / "dogs" / "x.jpg"
+    assert not (tmp_path / "cats" / "x.jpg").exists()
+    assert list((tmp_path / "dogs").iterdir()) == [tmp_path / "dogs" / "x.jpg"]

@@ -233,3 +233,37 @@ def test_a_cell_of_the_confusion_matrix_clicked_shows_just_its_mistakes(my_model
     click_cell(matrix, row, column, qtbot)
     click_cell(matrix, row, column, qtbot)  # the chosen cell again: all mistakes
     assert matrix.chosen is None and len(shown()) == min(evaluation.num_mistakes, MAX_GALLERY)
+
+
+def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_back(my_model, shapes, picker, qtbot,
+                                                                                    opened_urls):
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(shapes))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    view = dialog.evaluation_view
+    mistake = dialog.evaluation.misclassified[0]
+    photo = Path(mistake.path)
+    content = photo.read_bytes()
+    actions = double_click_mistake(view, 0, qtbot).photo_actions
+    assert actions.move_button.text() == f"Move to “{mistake.predicted_label}”"
+    qtbot.mouseClick(actions.open_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(actions.folder_button, Qt.MouseButton.LeftButton)
+    assert [url.toLocalFile() for url in opened_urls] == [str(photo), str(photo.parent)]
+
+    qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
+    moved = shapes / mistake.predicted_label / photo.name
+    assert not photo.exists() and moved.read_bytes() == content
+    assert f"Moved into the “{mistake.predicted_label}” folder as {photo.name}" in actions.note.text()
+    tile = view.gallery.item(0)
+    assert tile.toolTip().splitlines()[0] == str(moved) and f"now in “{mistake.predicted_label}”" in tile.text()
+    assert tile.data(Qt.ItemDataRole.UserRole).path == str(moved)  # looked at again: found where it is now
+
+    qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)  # Put it back
+    assert photo.read_bytes() == content and not moved.exists()
+    assert actions.move_button.text() == f"Move to “{mistake.predicted_label}”" and "Back in" in actions.note.text()
+    assert tile.toolTip().splitlines()[0] == str(photo) and "now in" not in tile.text()
+
+    photo.unlink()  # gone since: said, nothing moved
+    qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
+    assert actions.error.isVisible() and "is not there any more" in actions.error.text()
