@@ -192,9 +192,11 @@ class PhotoActions(QWidget):
 
     def _set_moved(self, moved: bool) -> None:
         predicted = self.mistake.predicted_label
+        there = not moved and any(folder.name == predicted for folder in Path(self.path).parents)
         self.move_button.setText("Put it back" if moved else f"Move to “{predicted}”")
+        self.move_button.setEnabled(not there)  # moved there from an earlier look at this mistake
         self.move_button.setToolTip(
-            f"Back to {self.mistake.path}" if moved else
+            f"Back to {self.mistake.path}" if moved else f"It is in the “{predicted}” folder already." if there else
             f"If the model is right and the folder wrong: move the photo into the “{predicted}” folder beside its "
             "own, so the next training learns it as that. Nothing is overwritten."
         )

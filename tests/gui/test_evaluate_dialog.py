@@ -264,6 +264,14 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
     assert actions.move_button.text() == f"Move to “{mistake.predicted_label}”" and "Back in" in actions.note.text()
     assert tile.toolTip().splitlines()[0] == str(photo) and "now in" not in tile.text()
 
+    qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)  # moved again, and the viewer closed
+    actions.window().close()
+    again = double_click_mistake(view, 0, qtbot).photo_actions  # the tile's photo, in its new folder
+    assert again.path == str(moved) and not again.move_button.isEnabled()
+    assert f"in the “{mistake.predicted_label}” folder already" in again.move_button.toolTip()
+    again.window().close()
+    actions = double_click_mistake(view, 1, qtbot).photo_actions
+    photo = Path(actions.path)
     photo.unlink()  # gone since: said, nothing moved
     qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
     assert actions.error.isVisible() and "is not there any more" in actions.error.text()
