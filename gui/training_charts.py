@@ -189,7 +189,8 @@ class CurveChart(QWidget):
 class ConfusionMatrixView(QWidget):
     """Rows are true classes, columns predicted ones; colour is the row's share (so small classes read as clearly as
     large ones), the number is the count of images. A click on a cell of mistakes says which (cell_clicked); the
-    chosen cell is outlined."""
+    chosen cell is outlined. From the keyboard, the arrow keys move a dashed frame from cell to cell and Space or
+    Enter clicks the framed one."""
 
     MIN_CELL = 22
     MAX_CELL = 64
@@ -201,13 +202,15 @@ class ConfusionMatrixView(QWidget):
         self.labels: tuple[str, ...] = ()
         self.confusion: tuple[tuple[int, ...], ...] = ()
         self.chosen: tuple[int, int] | None = None
+        self.current = (0, 0)  # the keyboard's cell
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, labels: Sequence[str], confusion: Sequence[Sequence[int]]) -> None:
         self.labels = tuple(labels)
         self.confusion = tuple(tuple(int(v) for v in row) for row in confusion)
-        self.chosen = None
+        self.chosen, self.current = None, (0, 0)
         self.updateGeometry()
         self.update()
 
@@ -225,10 +228,35 @@ class ConfusionMatrixView(QWidget):
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
         cell = self.cell_at(event.position().x(), event.position().y())
+        if cell is not None:
+            self.current = cell  # the keyboard goes on from the cell clicked
+            self.update()
         if event.button() == Qt.MouseButton.LeftButton and self.holds_mistakes(cell):
             self.cell_clicked.emit(*cell)
             return
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        moves = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
+        last = len(self.labels) - 1
+        if event.key() in moves and last >= 0:
+            step = moves[event.key()]
+            self.current = tuple(min(max(at + by, 0), last) for at, by in zip(self.current, step))
+            self.update()
+        elif event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.holds_mistakes(
+            self.current
+        ):
+            self.cell_clicked.emit(*self.current)
+        else:
+            super().keyPressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().focusOutEvent(event)
+        self.update()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
         over = self.holds_mistakes(self.cell_at(event.position().x(), event.position().y()))
@@ -307,6 +335,10 @@ class ConfusionMatrixView(QWidget):
         if self.chosen is not None:
             painter.setPen(QPen(CHOSEN_COLOUR, 3))
             painter.drawRect(self.cell_rect(*self.chosen).adjusted(1.5, 1.5, -1.5, -1.5))
+        if self.hasFocus():
+            on_dark = self.share(*self.current) > 0.5  # as the cell's number: white on the dark heat
+            painter.setPen(QPen(QColor("white") if on_dark else text, 1, Qt.PenStyle.DashLine))
+            painter.drawRect(self.cell_rect(*self.current).adjusted(4, 4, -4, -4))
 
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         left, top, cell = self._layout()

@@ -234,6 +234,19 @@ def test_a_cell_of_the_confusion_matrix_clicked_shows_just_its_mistakes(my_model
     click_cell(matrix, row, column, qtbot)  # the chosen cell again: all mistakes
     assert matrix.chosen is None and len(shown()) == min(evaluation.num_mistakes, MAX_GALLERY)
 
+    assert matrix.current == (row, column)  # the keyboard goes on from the cell clicked
+    matrix.setFocus()  # to the corner, then arrows to the cell, Space to choose it; arrows stop at the edges
+    steps = ((Qt.Key.Key_Up, count), (Qt.Key.Key_Left, count), (Qt.Key.Key_Right, column), (Qt.Key.Key_Down, row),
+             (Qt.Key.Key_Left, count))
+    for key, times in steps:
+        for _ in range(times):
+            qtbot.keyClick(matrix, key)
+        if key == Qt.Key.Key_Down:
+            assert matrix.current == (row, column)
+            qtbot.keyClick(matrix, Qt.Key.Key_Space)
+            assert matrix.chosen == (row, column) and shown() == expected
+    assert matrix.current == (row, 0)  # stops at the edge
+
 
 def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_back(my_model, shapes, picker, qtbot,
                                                                                     opened_urls):
