@@ -182,14 +182,6 @@ class ConfidenceBars(QWidget):
         painter = QStylePainter(self)
         painter.drawPrimitive(QStyle.PrimitiveElement.PE_FrameFocusRect, option)
 
-    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().focusInEvent(event)
-        self.update()
-
-    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().focusOutEvent(event)
-        self.update()
-
     def _row_span(self, row: int) -> tuple[int, int]:
         """The top and bottom y of a row's widgets."""
         widgets = self.rows[row]

@@ -250,14 +250,6 @@ class ConfusionMatrixView(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().focusInEvent(event)
-        self.update()
-
-    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().focusOutEvent(event)
-        self.update()
-
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
         over = self.holds_mistakes(self.cell_at(event.position().x(), event.position().y()))
         self.setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.ArrowCursor)
