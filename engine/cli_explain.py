@@ -37,11 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from engine.decode import decode_image
     from engine.explain import explain
-    from engine.files import write_atomically
+    from engine.files import save_picture
 
     spec = model_spec_from_args(args.model, args.weights, args.classes, args.prompt)
     cancel = CancelToken()
@@ -52,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
         index = None if args.class_name is None else class_index(classifier.loaded.labels, args.class_name)
         explanation = explain(classifier, image, index, cancel)
     out = Path(args.out) if args.out else free_name(Path(f"{Path(args.image).stem}-where-it-looked.png"))
-    kind = Image.registered_extensions().get(out.suffix.lower(), "PNG")  # heat.jpg is a JPEG; no suffix, a PNG
-    write_atomically(out, lambda tmp: Image.fromarray(explanation.overlay()).save(tmp, format=kind))
+    save_picture(explanation.overlay(), out)  # heat.jpg is a JPEG; no suffix, a PNG
     if args.json:
         print(json.dumps({
             "path": args.image, "label": explanation.label, "index": explanation.class_index,

@@ -57,6 +57,15 @@ def write_text_atomically(target: str | os.PathLike, text: str) -> None:
     write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def save_picture(pixels, target: str | os.PathLike) -> None:
+    """An RGB uint8 array (HxWx3) saved atomically: as PNG, unless the suffix names another format Pillow writes
+    (.jpg, .webp)."""
+    from PIL import Image
+
+    kind = Image.registered_extensions().get(Path(target).suffix.lower(), "PNG")
+    write_atomically(target, lambda tmp: Image.fromarray(pixels).save(tmp, format=kind))
+
+
 def copy_folder(source: str | Path, target: str | Path, what: str) -> str:
     """Copy `source` to the new folder `target` whole or not at all: copied beside it, then renamed into place."""
     source, target = Path(source), Path(target)

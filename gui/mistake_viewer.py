@@ -18,6 +18,7 @@ from engine.events import CancelToken, Event, Progress
 from engine.training.metrics import Misclassified
 from gui.background import background_calls
 from gui.engine_messages import failure_from
+from gui.picture_menu import PICTURE_TIP, PictureMenu, heat_map_name
 from gui.result_widgets import thumbnail_pixmap
 from gui.train_pages import bold_label, error_label, note_label, show_error
 
@@ -70,6 +71,7 @@ class MistakeViewer(QDialog):
         headline.setToolTip(mistake.path)
         self.pictures: list[QLabel] = []
         self.captions: list[QLabel] = []
+        self.overlays: list = []  # the heat maps shown, once made: the answer's, the right class's
         grid = QGridLayout()
         grid.setHorizontalSpacing(24)
         titles = (f"Its answer, “{mistake.predicted_label}”", f"The right class, “{mistake.true_label}”")
@@ -90,6 +92,11 @@ class MistakeViewer(QDialog):
         self.status = note_label("Loading the model…")
         self.error = error_label()
         self.photo_actions = PhotoActions(mistake, self.error)
+        for column, (picture, label) in enumerate(zip(self.pictures, (mistake.predicted_label, mistake.true_label))):
+            menu = PictureMenu(picture, lambda at=column: self.overlays[at] if self.overlays else None,
+                               lambda at=label: heat_map_name(mistake.path, at),
+                               lambda: str(Path(self.photo_actions.path).parent))
+            menu.failed.connect(lambda message, hint: show_error(self.error, message, hint))
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -146,8 +153,10 @@ class MistakeViewer(QDialog):
             if not failure.cancelled:
                 show_error(self.error, failure.message, failure.hint)
             return
-        for picture, caption, explanation in zip(self.pictures, self.captions, explanations):
-            picture.setPixmap(thumbnail_pixmap(explanation.overlay()))
+        self.overlays = [explanation.overlay() for explanation in explanations]
+        for picture, caption, explanation, overlay in zip(self.pictures, self.captions, explanations, self.overlays):
+            picture.setPixmap(thumbnail_pixmap(overlay))
+            picture.setToolTip(PICTURE_TIP)
             caption.setText(explanation.describe())
             # A word-wrapped label's height depends on its width, which the layout does not ask for.
             caption.setFixedHeight(caption.heightForWidth(CAPTION_WIDTH))

@@ -7,6 +7,7 @@ the button, now "Show the photo", or choosing another result shows the photo aga
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Slot
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from gui.engine_messages import ExplainedImage, ExplainProgress, Failure
 from gui.engine_worker import EngineBridge
 from gui.image_input import PastedPictures
+from gui.picture_menu import PICTURE_TIP, PictureMenu, heat_map_name
 from gui.result_widgets import ERROR_COLOR, ResultCard
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class WhereItLooked(QWidget):
         card.result_shown.connect(self._reset)
         card.bars.make_clickable(BAR_TIP)
         card.bars.row_clicked.connect(self.look_for)
+        self.picture_menu = PictureMenu(card.thumbnail, self._map_shown, self._map_name, self._photo_folder)
+        self.picture_menu.failed.connect(lambda message, hint: self._say(f"{message} {hint}", tip="", error=True))
         self.button.toggled.connect(self._toggled)
         bridge.worker.explain_progressed.connect(self._on_progress)
         bridge.worker.explained.connect(self._on_explained)
@@ -98,6 +102,17 @@ class WhereItLooked(QWidget):
         self.button.setText("Looking…")
         self.caption.hide()
 
+    def _map_shown(self) -> np.ndarray | None:
+        """The heat map on the card, for its right-click menu (None while the photo is shown)."""
+        return None if self.looking or self.row not in self._maps else self._maps[self.row][0]
+
+    def _map_name(self) -> str:
+        return heat_map_name(self.card.result.path, self.card.result.top[self.row].label)
+
+    def _photo_folder(self) -> str:
+        path = Path(self.card.result.path)
+        return str(path.parent) if path.is_absolute() else ""  # a pasted picture has no folder
+
     @Slot()
     def _reset(self) -> None:
         """The card shows a result again: the same one (rows arriving around it in a sorted table) keeps its heat
@@ -114,6 +129,7 @@ class WhereItLooked(QWidget):
             self._maps = {}
         self.row = None
         self._uncheck()
+        self.card.thumbnail.setToolTip("")  # the photo: nothing to copy or save here
         self.setVisible(result is not None and bool(result.top))
         self.caption.hide()
 
@@ -136,6 +152,7 @@ class WhereItLooked(QWidget):
             caption += f" {OTHERS_HINT}"
         self.button.setText(SHOWN_TEXT)
         self.card.show_picture(overlay)
+        self.card.thumbnail.setToolTip(PICTURE_TIP)
         self._say(caption, tip=BUTTON_TIP, error=False)
 
     @Slot(object)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
@@ -21,6 +22,7 @@ from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY
 from tests.engine.test_my_models import save_my_model
 from tests.gui.conftest import WAIT_MS, open_my_models
+from tests.gui.test_where_it_looked import right_click
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
 
 CLASSES = tuple(sorted(SHAPE_CLASSES))
@@ -168,7 +170,7 @@ def double_click_mistake(view, row: int, qtbot):
 
 
 def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_and_for_the_right_class(
-    my_model, shapes, picker, qtbot
+    my_model, shapes, picker, qtbot, tmp_path, monkeypatch
 ):
     dialog = open_evaluate_dialog(qtbot, picker)
     dialog.folder_field.setText(str(shapes))
@@ -191,6 +193,10 @@ def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_an
         assert np.abs(shown_pixels(picture).astype(int) - explanation.overlay().astype(int)).max() <= 2
         assert f"“{explanation.label}”" in caption.text()
     assert not viewer.error.isVisible()
+    saved = tmp_path / "right class.png"  # the right class's map saved from its right-click menu, for a report
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_args: (str(saved), ""))
+    right_click(viewer.pictures[1]).actions()[1].trigger()
+    assert np.array_equal(np.asarray(Image.open(saved)), expected[1].overlay())
     qtbot.mouseClick(viewer.close_button, Qt.MouseButton.LeftButton)
     assert not viewer.isVisible()
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
 
 from engine.decode import decode_image
 from engine.explain import explain
@@ -240,3 +240,47 @@ def test_the_keyboard_reaches_every_class_bar(view, qtbot, photo_files):
     last = bars.visible_count()
     qtbot.keyClick(bars, Qt.Key.Key_1 + last)  # past the last bar: nothing
     assert looked.row is None
+
+
+def right_click(label) -> object:
+    """The label's context menu, as a right-click opens it (None when it offers none)."""
+    from PySide6.QtGui import QContextMenuEvent
+
+    centre = label.rect().center()
+    QApplication.sendEvent(label, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, centre, label.mapToGlobal(centre)))
+    return label.findChild(QMenu)
+
+
+def test_a_heat_map_is_copied_or_saved_from_its_right_click_menu(view, qtbot, photo_files, tmp_path, monkeypatch):
+    drop_files(view, qtbot, photo_files[:1])
+    card, looked = view.single_card, view.single_looked
+    assert right_click(card.thumbnail) is None  # the photo: nothing to copy or save
+    explained = []
+    look(looked, qtbot, explained)
+    overlay = explained[0].overlay
+
+    menu = right_click(card.thumbnail)
+    actions = {action.text(): action for action in menu.actions()}
+    assert list(actions) == ["Copy picture", "Save picture…"]
+    actions["Copy picture"].trigger()
+    copied = QApplication.clipboard().image().convertToFormat(QImage.Format.Format_RGB888)
+    assert (copied.width(), copied.height()) == (overlay.shape[1], overlay.shape[0])
+    assert copied.pixelColor(5, 7).getRgb()[:3] == tuple(int(v) for v in overlay[7, 5])
+
+    offered = []
+
+    def save_dialog(_parent, _title, default, _filters):
+        offered.append(default)
+        return str(tmp_path / "for the report"), ""  # no suffix: a PNG
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    actions["Save picture…"].trigger()
+    label = card.result.top[0].label.split(",")[0]
+    assert offered == [str(photo_files[0].parent / f"{photo_files[0].stem}-where-it-looked-{label}.png")]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "for the report.png")), overlay)
+
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_args: (str(blocked / "heat.png"), ""))
+    actions["Save picture…"].trigger()  # cannot be written there: said in red under the card, nothing lost
+    assert looked.caption.text().startswith("Could not save") and ERROR_COLOR.name() in looked.caption.styleSheet()
