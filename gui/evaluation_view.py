@@ -61,6 +61,7 @@ class EvaluationView(QSplitter):
         self._gallery_items: dict[str, list[QListWidgetItem]] = {}
         self._bundle = ""  # the model evaluated, for a closer look at its mistakes
         self._evaluation: Evaluation | None = None
+        self._moved: dict[str, str] = {}  # a mistake's photo moved from the mistake viewer: its path then -> now
         self.viewer: MistakeViewer | None = None  # the last one opened
         self._decoding: Future | None = None
         background_calls("mistake-thumbnails").done.connect(self._on_thumbnails, Qt.ConnectionType.QueuedConnection)
@@ -107,6 +108,7 @@ class EvaluationView(QSplitter):
         """Show `evaluation` of the model saved at `bundle` (without one, its mistakes cannot be looked at)."""
         self._bundle = str(bundle)
         self._evaluation = evaluation
+        self._moved = {}
         self._fill_class_table(evaluation)
         self.matrix.set_matrix(evaluation.labels, evaluation.confusion)
         self._fill_gallery()
@@ -143,8 +145,8 @@ class EvaluationView(QSplitter):
         self.all_mistakes_button.setVisible(cell is not None)
         self.gallery.setVisible(bool(shown))
         self.no_mistakes.setText(
-            f"None of them is among the {len(evaluation.misclassified)} most confident mistakes kept: the report "
-            "lists those." if total else "Every image was classified correctly."
+            f"None of these {total} is among the {len(evaluation.misclassified)} most confident mistakes kept."
+            if total else "Every image was classified correctly."
         )
         self.no_mistakes.setVisible(not shown)
         self._decoding = None
@@ -152,13 +154,11 @@ class EvaluationView(QSplitter):
             return
         blank = QIcon(square_pixmap(None, GALLERY_THUMB))
         for mistake in shown:
-            item = QListWidgetItem(blank, mistake_caption(mistake))
-            item.setToolTip(f"{mistake.path}\n{LOOK_TIP}" if self._bundle and mistake.path else mistake.path)
+            item = QListWidgetItem(blank, "")
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            item.setData(Qt.ItemDataRole.UserRole, mistake)
+            self._describe_tile(item, mistake, self._moved.get(mistake.path, mistake.path))
             self.gallery.addItem(item)
-            self._gallery_items.setdefault(mistake.path, []).append(item)
-        paths = tuple(dict.fromkeys(m.path for m in shown if m.path))
+        paths = tuple(self._gallery_items)
         self._decoding = background_calls("mistake-thumbnails").submit(decode_thumbnails, paths, GALLERY_THUMB * 2)
 
     def _look_closer(self, item: QListWidgetItem) -> None:
@@ -168,15 +168,24 @@ class EvaluationView(QSplitter):
             self.viewer.photo_actions.moved.connect(self._photo_moved)
             self.viewer.show()
 
+    def _describe_tile(self, item: QListWidgetItem, mistake: Misclassified, path: str) -> None:
+        """The tile of `mistake`, whose photo is at `path` now (moved from the mistake viewer, or where it was)."""
+        away = path != mistake.path
+        item.setData(Qt.ItemDataRole.UserRole, replace(mistake, path=path) if away else mistake)
+        item.setText(mistake_caption(mistake) + (f"\nnow in “{Path(path).parent.name}”" if away else ""))
+        item.setToolTip(f"{path}\n{LOOK_TIP}" if self._bundle and path else path)
+        if path:
+            self._gallery_items.setdefault(path, []).append(item)
+
     def _photo_moved(self, before: str, now: str, away: bool) -> None:
-        """A photo moved into another class folder (or back): its tile says where it is now, and opens it there."""
-        items = self._gallery_items.pop(before, [])
-        self._gallery_items.setdefault(now, []).extend(items)
-        for item in items:
-            mistake = replace(item.data(Qt.ItemDataRole.UserRole), path=now)
-            item.setData(Qt.ItemDataRole.UserRole, mistake)
-            item.setToolTip(f"{now}\n{LOOK_TIP}")
-            item.setText(mistake_caption(mistake) + (f"\nnow in “{Path(now).parent.name}”" if away else ""))
+        """A photo moved into another class folder, or put back: its tiles say where it is, and open it there."""
+        if away:
+            self._moved[before] = now
+        else:
+            self._moved.pop(now, None)
+        original = before if away else now
+        for item in self._gallery_items.pop(before, []):
+            self._describe_tile(item, replace(item.data(Qt.ItemDataRole.UserRole), path=original), now)
 
     def _on_thumbnails(self, decoding: Future) -> None:
         if decoding is not self._decoding:

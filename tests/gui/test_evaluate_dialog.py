@@ -277,6 +277,11 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
     tile = view.gallery.item(0)
     assert tile.toolTip().splitlines()[0] == str(moved) and f"now in “{mistake.predicted_label}”" in tile.text()
     assert tile.data(Qt.ItemDataRole.UserRole).path == str(moved)  # looked at again: found where it is now
+    cell = (CLASSES.index(mistake.true_label), CLASSES.index(mistake.predicted_label))
+    click_cell(view.matrix, *cell, qtbot)
+    click_cell(view.matrix, *cell, qtbot)  # the gallery filled again: the tile still follows the photo
+    tile = view.gallery.item(0)
+    assert tile.toolTip().splitlines()[0] == str(moved) and f"now in “{mistake.predicted_label}”" in tile.text()
 
     qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)  # Put it back
     assert photo.read_bytes() == content and not moved.exists()
