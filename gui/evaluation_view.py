@@ -30,7 +30,7 @@ from engine.training.metrics import Evaluation, Misclassified
 from gui.background import background_calls
 from gui.mistake_viewer import MistakeViewer
 from gui.train_pages import bold_label, note_label, square_pixmap
-from gui.training_charts import ConfusionMatrixView
+from gui.confusion_matrix import ConfusionMatrixView
 
 GALLERY_THUMB = 96
 MAX_GALLERY = 60  # the most confident mistakes; the report lists more
@@ -89,7 +89,8 @@ class EvaluationView(QSplitter):
         matrix_scroll.setWidgetResizable(True)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(titled("Per class", self.class_table))
-        top.addWidget(titled("Confusion matrix", matrix_scroll))
+        self.matrix_title = bold_label("Confusion matrix")
+        top.addWidget(titled(self.matrix_title, matrix_scroll))
         top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 3)
         top.setChildrenCollapsible(False)
@@ -109,8 +110,11 @@ class EvaluationView(QSplitter):
         self._bundle = str(bundle)
         self._evaluation = evaluation
         self._moved = {}
-        self._fill_class_table(evaluation)
         self.matrix.set_matrix(evaluation.labels, evaluation.confusion)
+        self._fill_class_table(evaluation)
+        shown, classes = len(self.matrix.shown), len(evaluation.labels)
+        self.matrix_title.setText(f"Confusion matrix: the {shown} of {classes} classes with images or answers"
+                                  if shown < classes else "Confusion matrix")
         self._fill_gallery()
 
     def _choose_cell(self, row: int | None, column: int | None = None) -> None:
@@ -120,8 +124,10 @@ class EvaluationView(QSplitter):
         self._fill_gallery()
 
     def _fill_class_table(self, evaluation: Evaluation) -> None:
-        self.class_table.setRowCount(len(evaluation.per_class))
-        for row, metrics in enumerate(evaluation.per_class):
+        """The classes the matrix shows: with images or answers (not a 1000-class model's 998 others)."""
+        per_class = [evaluation.per_class[index] for index in self.matrix.shown]
+        self.class_table.setRowCount(len(per_class))
+        for row, metrics in enumerate(per_class):
             cells = (metrics.name, f"{metrics.precision:.3f}", f"{metrics.recall:.3f}", f"{metrics.f1:.3f}",
                      str(metrics.support))
             for column, text in enumerate(cells):

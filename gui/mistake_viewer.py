@@ -185,6 +185,7 @@ class PhotoActions(QWidget):
         self.move_button = QPushButton()
         self.move_button.clicked.connect(self._move_or_put_back)
         self.note = note_label()  # what the last move did
+        self.note.hide()
         buttons = QHBoxLayout()
         for button in (self.open_button, self.folder_button, self.move_button):
             buttons.addWidget(button)
@@ -228,6 +229,7 @@ class PhotoActions(QWidget):
         self.note.setText(f"Moved into the “{now.parent.name}” folder as {now.name}. Evaluate again to count it."
                           if self.is_moved else f"Back in the “{now.parent.name}” folder as {now.name}.")
         self.note.setToolTip(self.path)
+        self.note.show()
         self.moved.emit(before, self.path, self.is_moved)
 
     def _open(self, path: str) -> None:

@@ -113,6 +113,13 @@ def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: 
     return flat.reshape(num_classes, num_classes).astype(np.int64)
 
 
+def seen_classes(confusion: Sequence[Sequence[int]] | np.ndarray) -> tuple[int, ...]:
+    """The classes that occur in the targets or the predictions: the only ones an evaluation says anything about
+    (a 1000-class model checked on two folders of photos has a few, not a million cells of zeros)."""
+    counts = np.asarray(confusion, dtype=np.int64).reshape(len(confusion), -1)
+    return tuple(int(i) for i in np.flatnonzero(counts.sum(axis=1) + counts.sum(axis=0) > 0))
+
+
 def evaluate_predictions(
     labels: Sequence[str], targets: np.ndarray, probabilities: np.ndarray, paths: Sequence[str] = ()
 ) -> Evaluation:
@@ -139,8 +146,7 @@ def evaluate_predictions(
     per_class = _per_class(labels, confusion)
     # Averaged over the classes that occur in the targets or the predictions (scikit-learn's default): a class
     # absent from this set says nothing about the model and would drag the average down.
-    seen = confusion.sum(axis=1) + confusion.sum(axis=0) > 0
-    macro_f1 = float(np.mean([m.f1 for m, s in zip(per_class, seen) if s]))
+    macro_f1 = float(np.mean([per_class[i].f1 for i in seen_classes(confusion)]))
 
     wrong = np.flatnonzero(~correct)
     confidence = probabilities[wrong, predictions[wrong]]

@@ -19,8 +19,9 @@ from engine.predict import Classifier
 from engine.runtime import create_backend
 from engine.specs import Bundle, ModelSpec
 from engine.training.evaluate import evaluate_bundle
-from gui.evaluation_view import MAX_GALLERY
+from gui.evaluation_view import MAX_GALLERY, EvaluationView
 from tests.engine.test_my_models import save_my_model
+from tests.conftest import make_bundle
 from tests.gui.conftest import WAIT_MS, open_my_models
 from tests.gui.test_where_it_looked import right_click
 from tests.training.shapes import SHAPE_CLASSES, write_shapes_dataset
@@ -299,3 +300,27 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
     photo.unlink()  # gone since: said, nothing moved
     qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
     assert actions.error.isVisible() and "is not there any more" in actions.error.text()
+
+
+def test_a_model_of_many_classes_shows_only_the_classes_with_images_or_answers(shapes, tmp_path, qtbot):
+    labels = (*CLASSES, *(f"part {n}" for n in range(200)))  # most of them never seen in these photos
+    bundle = make_bundle(tmp_path / "many classes", labels=labels)
+    evaluation, _ = evaluate_bundle(bundle, shapes, device="cpu")
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show_evaluation(evaluation, bundle)
+    view.show()
+    qtbot.waitExposed(view)
+
+    answered = {labels.index(m.predicted_label) for m in evaluation.misclassified}  # all 18 photos' mistakes
+    assert list(view.matrix.shown) == sorted({*range(len(CLASSES)), *answered})  # with photos, or answered
+    assert [view.class_table.item(r, 0).text() for r in range(view.class_table.rowCount())] == [
+        labels[c] for c in view.matrix.shown
+    ]
+    assert view.matrix_title.text() == f"Confusion matrix: the {len(view.matrix.shown)} of {len(labels)} classes " \
+                                       "with images or answers"
+    shown = view.matrix.shown
+    row, column = next((r, c) for r in shown for c in shown if view.matrix.holds_mistakes((r, c)))
+    click_cell(view.matrix, row, column, qtbot)  # its cells, by their classes' places on screen
+    assert view.gallery_title.text().startswith(f"“{labels[row]}” taken for “{labels[column]}”")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import UserFacingError
-from engine.training.metrics import Evaluation, evaluate_predictions
+from engine.training.metrics import Evaluation, evaluate_predictions, seen_classes
 from engine.training.plan import EpochMetrics
 from engine.training.report import GALLERY_SIZE, THUMB_PX, ReportFiles, write_report
 
@@ -184,3 +184,20 @@ def test_an_interrupted_write_keeps_the_previous_report(tmp_path, evaluation):
     assert [line.split(",")[0] for line in first.per_class_csv.read_text(encoding="utf-8").splitlines()] == [
         "class", "x", "y"]
     assert ESCAPED not in first.html.read_text(encoding="utf-8")
+
+
+def test_a_model_of_many_classes_reports_only_the_classes_with_images_or_answers(tmp_path):
+    labels = [f"class {i}" for i in range(1000)]  # the built-in ImageNet model checked on two folders
+    targets = np.array([3, 3, 3, 7, 7])
+    probabilities = np.full((5, 1000), 0.5 / 999)
+    for row, answer in enumerate((3, 3, 500, 7, 3)):  # one taken for a class with no images, one for the other
+        probabilities[row, answer] = 0.5
+    ev = evaluate_predictions(labels, targets, probabilities)
+    assert seen_classes(ev.confusion) == (3, 7, 500)
+
+    files = write_report(tmp_path / "report", ev)
+    page = files.html.read_text(encoding="utf-8")
+    assert page.count("<rect") == 3 * 3 and "Only the 3 of the model" in page and "1000 classes that have images" in page
+    assert page.count('<td class="name"') == 3 and "class 999" not in page
+    with open(files.confusion_csv, newline="", encoding="utf-8") as f:
+        assert len(list(csv.reader(f))) == 1 + 1000  # the numbers keep every class
