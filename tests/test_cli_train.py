@@ -264,3 +264,26 @@ def test_progress_is_one_rewritten_line_on_a_terminal_and_silent_otherwise():
 def test_help_answers(command, capsys):
     assert main([command, "--help"]) == EXIT_OK
     assert "examples:" in capsys.readouterr().out
+
+
+def test_evaluate_shows_a_many_class_model_on_the_classes_with_images_or_answers(capsys, tmp_path):
+    from tests.conftest import make_bundle
+
+    labels = (*sorted(SHAPE_CLASSES), *(f"part {n}" for n in range(200)))
+    bundle = make_bundle(tmp_path / "many", labels=labels)
+    photos = write_shapes_dataset(tmp_path / "new", per_class=3, seed=3)
+
+    code = main(["evaluate", str(bundle), str(photos), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_OK, err
+    code = main(["evaluate", str(bundle), str(photos), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    confusion = result["confusion"]
+    seen = [i for i in range(len(labels)) if sum(confusion[i]) or sum(row[i] for row in confusion)]
+    assert len(result["labels"]) == len(labels) and len(seen) < 30  # --json keeps every class
+
+    table = out.split("class ", 1)[1].split("\n\n", 1)[0]
+    assert [line.split()[0] for line in table.splitlines()[1:len(seen) + 1]] == [labels[i].split()[0] for i in seen]
+    assert f"(the {len(seen)} of the model's {len(labels)} classes with images or answers)" in out
+    matrix = out.split("confusion matrix (rows: true class, columns: predicted)\n", 1)[1].splitlines()
+    assert len(matrix) >= len(seen) + 1 and "part 199" not in out
