@@ -20,14 +20,16 @@ from gui.background import background_calls
 from gui.engine_messages import failure_from
 from gui.picture_menu import PICTURE_TIP, PictureMenu, heat_map_name
 from gui.result_widgets import thumbnail_pixmap
+from gui.settings import load_settings
 from gui.train_pages import bold_label, error_label, note_label, show_error
 
 PROGRESS_INTERVAL_MS = 100
 CAPTION_WIDTH = 256  # a column's width: the model's view of the picture, 224 pixels for most models
-_kept: tuple[tuple[str, int], object] | None = None  # ((bundle, its mtime), Classifier): the model last looked with
+_kept: tuple[tuple, object] | None = None  # ((bundle, its mtime, backend), Classifier): the model last looked with
 
 
-def explain_mistake(bundle: str, mistake: Misclassified, on_event, cancel: CancelToken) -> tuple[list, str]:
+def explain_mistake(bundle: str, mistake: Misclassified, backend: str, on_event, cancel: CancelToken
+                    ) -> tuple[list, str]:
     """On the "where-it-looked" thread (one for the app, so `_kept` needs no lock): the explanations of the class
     answered and of the right one, in that order, and how long they took with which backend ("0.3 s, ONNX
     Runtime")."""
@@ -39,13 +41,13 @@ def explain_mistake(bundle: str, mistake: Misclassified, on_event, cancel: Cance
     from engine.specs import Bundle, ModelSpec
 
     global _kept
-    key = (bundle, Path(bundle).stat().st_mtime_ns)  # a model saved again since is loaded again
+    key = (bundle, Path(bundle).stat().st_mtime_ns, backend)  # a model saved again since is loaded again
     if _kept is None or _kept[0] != key:
         _kept = None  # one model in memory at a time
         loaded = load_model(ModelSpec(source=Bundle(bundle)), on_event=on_event, cancel=cancel)
-        # Run as the Classify view runs it, so both show the same heat: on the CPU that is ONNX Runtime (exported
-        # once and cached for both), about 4x faster than PyTorch for the built-in model's two maps.
-        _kept = (key, Classifier(loaded, create_backend(loaded, "auto", on_event=on_event, cancel=cancel)))
+        # On the backend the user chose for the Classify view, so both show the same heat: on the CPU, Auto is
+        # ONNX Runtime (exported once and cached for both), about 4x faster than PyTorch for the built-in model.
+        _kept = (key, Classifier(loaded, create_backend(loaded, backend, on_event=on_event, cancel=cancel)))
     classifier = _kept[1]
     labels = classifier.loaded.labels
     for label in (mistake.predicted_label, mistake.true_label):
@@ -119,7 +121,9 @@ class MistakeViewer(QDialog):
         QCoreApplication.instance().aboutToQuit.connect(self._cancel.cancel)  # quitting must not wait for it
         calls = background_calls("where-it-looked")
         calls.done.connect(self._explained, Qt.ConnectionType.QueuedConnection)
-        self._running: Future | None = calls.submit(explain_mistake, bundle, mistake, self._on_event, self._cancel)
+        backend = load_settings().backend  # the Inference choice of the model picker
+        self._running: Future | None = calls.submit(explain_mistake, bundle, mistake, backend, self._on_event,
+                                                    self._cancel)
 
     @property
     def running(self) -> bool:

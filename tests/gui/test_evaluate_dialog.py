@@ -20,6 +20,7 @@ from engine.runtime import create_backend
 from engine.specs import Bundle, ModelSpec
 from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY, EvaluationView
+from gui.settings import load_settings, save_settings
 from tests.engine.test_my_models import save_my_model
 from tests.conftest import make_bundle
 from tests.gui.conftest import WAIT_MS, open_my_models
@@ -200,6 +201,13 @@ def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_an
     assert np.array_equal(np.asarray(Image.open(saved)), expected[1].overlay())
     qtbot.mouseClick(viewer.close_button, Qt.MouseButton.LeftButton)
     assert not viewer.isVisible()
+
+    settings = load_settings()
+    settings.backend = "pytorch"  # chosen in the model picker: the viewer runs the model as the window would
+    save_settings(settings)
+    viewer = double_click_mistake(view, 0, qtbot)
+    assert viewer.status.text().endswith(", PyTorch") and not viewer.error.isVisible()
+    viewer.close()
 
     Path(mistakes[1].path).unlink()  # a photo deleted since the evaluation: said in the viewer
     viewer = double_click_mistake(view, 1, qtbot)
