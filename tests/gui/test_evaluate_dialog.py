@@ -52,6 +52,15 @@ def open_evaluate_dialog(qtbot, picker):
     return dialog
 
 
+def evaluated_in_dialog(qtbot, picker, folder: Path):
+    """The Evaluate dialog of the model, after Evaluate on `folder` has finished."""
+    dialog = open_evaluate_dialog(qtbot, picker)
+    dialog.folder_field.setText(str(folder))
+    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    return dialog
+
+
 def test_my_model_is_measured_on_a_folder_of_labelled_pictures(my_model, shapes, picker, qtbot):
     dialog = open_evaluate_dialog(qtbot, picker)
     assert not dialog.evaluate_button.isEnabled()  # no folder yet
@@ -82,10 +91,7 @@ def test_a_folder_split_into_train_val_and_test_is_measured_on_its_test_folder(m
     split = tmp_path / "split"
     write_shapes_dataset(split / "train", per_class=4, seed=1)
     write_shapes_dataset(split / "test", per_class=2, seed=2)
-    dialog = open_evaluate_dialog(qtbot, picker)
-    dialog.folder_field.setText(str(split))
-    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = evaluated_in_dialog(qtbot, picker, split)
 
     assert f"{2 * len(CLASSES)} images (the test folder of {split})" in dialog.details.text()
     assert sum(map(sum, dialog.evaluation_view.matrix.confusion)) == 2 * len(CLASSES)
@@ -94,10 +100,7 @@ def test_a_folder_split_into_train_val_and_test_is_measured_on_its_test_folder(m
 def test_a_folder_whose_classes_the_model_does_not_know_is_said_in_the_dialog(my_model, picker, qtbot, tmp_path):
     other = write_shapes_dataset(tmp_path / "other", per_class=3, classes=tuple(SHAPE_CLASSES)[:2])
     (other / tuple(SHAPE_CLASSES)[0]).rename(other / "hexagons")
-    dialog = open_evaluate_dialog(qtbot, picker)
-    dialog.folder_field.setText(str(other))
-    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = evaluated_in_dialog(qtbot, picker, other)
 
     assert dialog.error.isVisible()
     assert dialog.error.text().startswith(f"The model does not know the classes hexagons found in {other}.")
@@ -174,10 +177,7 @@ def double_click_mistake(view, row: int, qtbot):
 def test_a_mistake_double_clicked_shows_where_the_model_looked_for_its_answer_and_for_the_right_class(
     my_model, shapes, picker, qtbot, tmp_path, monkeypatch
 ):
-    dialog = open_evaluate_dialog(qtbot, picker)
-    dialog.folder_field.setText(str(shapes))
-    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = evaluated_in_dialog(qtbot, picker, shapes)
     view = dialog.evaluation_view
     mistakes = dialog.evaluation.misclassified
     assert len(mistakes) >= 2  # an untrained model
@@ -219,10 +219,7 @@ def click_cell(matrix, row: int, column: int, qtbot) -> None:
 
 
 def test_a_cell_of_the_confusion_matrix_clicked_shows_just_its_mistakes(my_model, shapes, picker, qtbot):
-    dialog = open_evaluate_dialog(qtbot, picker)
-    dialog.folder_field.setText(str(shapes))
-    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = evaluated_in_dialog(qtbot, picker, shapes)
     view, evaluation = dialog.evaluation_view, dialog.evaluation
     matrix = view.matrix
     count = len(CLASSES)
@@ -265,10 +262,7 @@ def test_a_cell_of_the_confusion_matrix_clicked_shows_just_its_mistakes(my_model
 
 def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_back(my_model, shapes, picker, qtbot,
                                                                                     opened_urls):
-    dialog = open_evaluate_dialog(qtbot, picker)
-    dialog.folder_field.setText(str(shapes))
-    with qtbot.waitSignal(dialog.evaluation_finished, timeout=WAIT_MS):
-        qtbot.mouseClick(dialog.evaluate_button, Qt.MouseButton.LeftButton)
+    dialog = evaluated_in_dialog(qtbot, picker, shapes)
     view = dialog.evaluation_view
     mistake = dialog.evaluation.misclassified[0]
     photo = Path(mistake.path)
