@@ -9,8 +9,7 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import UserFacingError
@@ -19,6 +18,7 @@ from engine.training.metrics import Misclassified
 from gui.background import background_calls
 from gui.engine_messages import failure_from
 from gui.picture_menu import PICTURE_TIP, PictureMenu, heat_map_name
+from gui.result_actions import open_in_system
 from gui.result_widgets import thumbnail_pixmap
 from gui.settings import load_settings
 from gui.train_pages import bold_label, error_label, note_label, show_error
@@ -238,6 +238,7 @@ class PhotoActions(QWidget):
 
     def _open(self, path: str) -> None:
         self.error.hide()
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
-            show_error(self.error, f"Could not open {path}.",
-                       "No program on this system opens it; open it from your file manager instead.")
+        try:
+            open_in_system(path)
+        except UserFacingError as exc:
+            show_error(self.error, exc.message, exc.hint)

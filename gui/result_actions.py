@@ -8,6 +8,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu, QTableView
 
+from engine.errors import UserFacingError
 from engine.results import ImageResult
 from gui.result_widgets import format_percent
 
@@ -56,10 +57,17 @@ class RowActions(QObject):
             self.open_file(result.path)
 
     def open_file(self, path: str) -> None:
-        """Open a photo (or a folder) in the program the system uses for it."""
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
-            self.failed.emit(f"Could not open {path}.", "No program on this system opens it; open it from your file "
-                                                        "manager instead.")
+        try:
+            open_in_system(path)
+        except UserFacingError as exc:
+            self.failed.emit(exc.message, exc.hint)
+
+
+def open_in_system(path: str) -> None:
+    """Open a photo (or a folder) in the program the system uses for it; UserFacingError when none does."""
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+        raise UserFacingError(f"Could not open {path}.",
+                              "No program on this system opens it; open it from your file manager instead.")
 
 
 def _add(menu: QMenu, text: str, slot, enabled: bool = True, shortcut: QKeySequence | None = None) -> QAction:
