@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 
 from engine.training.metrics import Evaluation, Misclassified
 from gui.background import background_calls
+from gui.confusion_matrix import ConfusionMatrixView
 from gui.mistake_viewer import MistakeViewer
 from gui.train_pages import bold_label, note_label, square_pixmap
-from gui.confusion_matrix import ConfusionMatrixView
 
 GALLERY_THUMB = 96
 MAX_GALLERY = 60  # the most confident mistakes; the report lists more
