@@ -6,13 +6,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QPalette
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFileDialog, QPushButton, QToolButton
 
+from engine.errors import UserFacingError
 from gui.engine_messages import Failure
 from gui.live_widgets import bgr_to_qimage
 from gui.live_worker import RecordingState, SnapshotSaved
+from gui.result_actions import open_in_system
 from gui.status import ElidedLabel
 
 if TYPE_CHECKING:
@@ -91,7 +93,10 @@ class LiveOutputs(QObject):
 
     def _show_snapshot_folder(self) -> None:
         if self.view.prefs.snapshot_folder:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.view.prefs.snapshot_folder))
+            try:
+                open_in_system(self.view.prefs.snapshot_folder)
+            except UserFacingError as error:
+                self.note.setText(f"{error.message} {error.hint}")
         else:
             self.choose_snapshot_folder()
 

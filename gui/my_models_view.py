@@ -17,10 +17,9 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
-    QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -34,9 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.errors import UserFacingError
 from engine.my_models import MyModel, list_my_models, models_dir
 from engine.specs import Bundle, ModelSpec
 from gui.background import BackgroundCalls, background_calls
+from gui.result_actions import open_in_system
 from gui.status import confirm
 
 if TYPE_CHECKING:
@@ -365,7 +366,10 @@ class MyModelsPage(QWidget):
         except OSError:
             self.message_changed.emit(f"Could not open {folder}.")
             return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        try:
+            open_in_system(str(folder))
+        except UserFacingError as error:
+            self.message_changed.emit(f"{error.message} {error.hint}")
 
 
 def sortable_table(model: QSortFilterProxyModel) -> QTableView:

@@ -7,8 +7,8 @@ from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPalette
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -36,6 +36,7 @@ from engine.sort_into_folders import (
     sort_into_folders,
 )
 from gui.background import background_calls
+from gui.result_actions import open_in_system
 from gui.result_widgets import ERROR_COLOR
 
 PROGRESS_INTERVAL_MS = 100
@@ -260,7 +261,12 @@ class SortDialog(QDialog):
         self.photos_moved.emit(moved)
 
     def _open_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(self.options.destination))
+        try:
+            open_in_system(self.options.destination)
+        except UserFacingError as error:
+            said, message = self.outcome_label.text(), f"{error.message} {error.hint}"
+            if message not in said:  # below what the sort did, which stays
+                self.outcome_label.setText(f"{said}\n{message}")
 
     def reject(self) -> None:
         """Cancel, Esc or the close box while sorting stops the sort between two photos, nothing half-copied left,

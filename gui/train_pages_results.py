@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from engine.errors import UserFacingError
 from engine.training.run import unique_path
 from engine.training.trainer import TrainResult
 from gui.engine_messages import Failure
 from gui.evaluation_view import EvaluationView, percent
+from gui.result_actions import open_in_system
 from gui.train_pages import WizardPage, WizardState, bold_label, error_label, note_label, show_error
 from gui.train_worker import ReportExported
 
@@ -89,11 +90,17 @@ class ResultsPage(WizardPage):
 
     def open_report(self) -> None:
         if self.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.report.html)))
+            self._open(self.result.report.html)
 
     def show_model_folder(self) -> None:
         if self.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.bundle)))
+            self._open(self.result.bundle)
+
+    def _open(self, path: Path) -> None:
+        try:
+            open_in_system(str(path))
+        except UserFacingError as error:
+            show_error(self.error, error.message, error.hint)
 
     def export_report(self) -> None:
         if self.result is None:

@@ -190,6 +190,9 @@ def test_pause_freezes_the_picture_snapshot_and_recording_save_what_was_seen(vie
     assert info["prediction_frame_index"] <= info["frame_index"] == frozen
     assert np.array_equal(cv2.imread(str(png)), view._shown_frame.image)
     assert LivePreferences.load().snapshot_folder == str(snapshots)  # remembered for the next snapshot and run
+    show_folder = next(a for a in view.snapshot_button.actions() if a.text() == "Show snapshot folder")
+    show_folder.trigger()  # the offscreen platform, like a desktop without a file manager, opens nothing
+    assert view.note.text().startswith(f"Could not open {snapshots}.")
 
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
     assert not view.paused

@@ -247,6 +247,18 @@ def test_my_models_says_how_to_train_one_when_there_is_none(models_folder, picke
     assert "Train a model" in MY_MODELS_EMPTY
     assert not picker.my_models_page.load_button.isEnabled()
     assert picker.my_models_page.folder_to_show() == models_folder
+    # Show folder: the offscreen platform, like a desktop without a file manager, opens nothing; said inline.
+    qtbot.mouseClick(picker.my_models_page.show_folder_button, Qt.MouseButton.LeftButton)
+    assert picker.message.startswith(f"Could not open {models_folder}.")
+
+
+def test_show_folder_opens_the_chosen_models_folder(models_folder, picker, qtbot, opened_urls):
+    chosen = save_my_model(models_folder / "shapes", "Shapes", "2024-01-01T10:00:00")
+    open_my_models(qtbot, picker)
+    picker.my_models_page.table.selectRow(0)
+    qtbot.mouseClick(picker.my_models_page.show_folder_button, Qt.MouseButton.LeftButton)
+    assert [url.toLocalFile() for url in opened_urls] == [str(chosen)]
+    assert picker.message == ""
 
 
 def test_refresh_picks_up_a_new_model_and_keeps_the_chosen_one(models_folder, picker, qtbot):

@@ -172,6 +172,10 @@ def test_a_beginner_trains_a_model_and_uses_it_in_the_main_window(open_window, q
     with qtbot.waitSignal(results.report_exported, timeout=WAIT_MS) as exported:
         click(qtbot, results.export_button)
     assert (Path(exported.args[0]) / "report.html").is_file()
+    # The offscreen platform opens nothing, as a desktop without a browser: said on the page, not ignored.
+    click(qtbot, results.report_button)
+    assert results.error.isVisible()
+    assert results.error.text().startswith(f"Could not open {result.report.html}.")
 
     # "Use this model": the main window loads the bundle; classifying uses its classes at once.
     click(qtbot, results.use_button)
