@@ -62,6 +62,8 @@ class WhereItLooked(QWidget):
         self._result: ImageResult | None = None  # the result the heat maps below are for
         self._maps: dict[int, tuple[np.ndarray, str]] = {}  # bar row -> (overlay, caption)
         self.row: int | None = None  # the bar whose heat map is shown or being made
+        self._on_card: tuple[np.ndarray, str] | None = None  # the heat map on the card and its class, kept there
+        # across a model switch, for its right-click menu
         card.add_below_bars(self)
         card.result_shown.connect(self._reset)
         card.bars.make_clickable(BAR_TIP)
@@ -103,11 +105,11 @@ class WhereItLooked(QWidget):
         self.caption.hide()
 
     def _map_shown(self) -> np.ndarray | None:
-        """The heat map on the card, for its right-click menu (None while the photo is shown)."""
-        return None if self.looking or self.row not in self._maps else self._maps[self.row][0]
+        """The heat map on the card, for its right-click menu (None while the photo is shown or another is made)."""
+        return None if self._on_card is None or self.looking else self._on_card[0]
 
     def _map_name(self) -> str:
-        return heat_map_name(self.card.result.path, self.card.result.top[self.row].label)
+        return heat_map_name(self.card.result.path, self._on_card[1])
 
     def _photo_folder(self) -> str:
         path = Path(self.card.result.path)
@@ -121,13 +123,15 @@ class WhereItLooked(QWidget):
         if result is not None and result is self._result and (self.row in self._maps or self.looking):
             self.card.bars.mark(self.row)
             if not self.looking:
-                self.card.show_picture(self._maps[self.row][0])
+                self._on_card = self._maps[self.row][0], self.card.result.top[self.row].label
+                self.card.show_picture(self._on_card[0])
             return
         if result is not self._result:
             self._cancel_request()
             self._result = result
             self._maps = {}
         self.row = None
+        self._on_card = None
         self._uncheck()
         self.card.thumbnail.setToolTip("")  # the photo: nothing to copy or save here
         self.setVisible(result is not None and bool(result.top))
@@ -151,6 +155,7 @@ class WhereItLooked(QWidget):
         if self.row == 0 and len(self.card.result.top) > 1:
             caption += f" {OTHERS_HINT}"
         self.button.setText(SHOWN_TEXT)
+        self._on_card = overlay, self.card.result.top[self.row].label
         self.card.show_picture(overlay)
         self.card.thumbnail.setToolTip(PICTURE_TIP)
         self._say(caption, tip=BUTTON_TIP, error=False)

@@ -167,11 +167,20 @@ def test_a_click_on_another_class_bar_shows_where_the_model_looked_for_that_clas
 
 def test_heat_maps_made_by_the_model_used_before_are_made_again(view, qtbot, photo_files, tmp_path):
     drop_files(view, qtbot, photo_files[:1])
-    looked = view.single_looked
-    look(looked, qtbot)
-    looked.button.click()  # the photo again
+    card, looked = view.single_card, view.single_looked
+    before = []
+    look(looked, qtbot, before)
     retrained = make_bundle(tmp_path / "retrained", seed=7)  # the same classes, other weights
     load_and_wait(view.bridge, qtbot, retrained)
+    # The map on the card stays there, and can still be copied: it goes with the bars beside it.
+    menu = right_click(card.thumbnail)
+    {action.text(): action for action in menu.actions()}["Copy picture"].trigger()
+    copied = QApplication.clipboard().image().convertToFormat(QImage.Format.Format_RGB888)
+    assert copied.pixelColor(5, 7).getRgb()[:3] == tuple(int(v) for v in before[0].overlay[7, 5])
+    menu.close()  # as choosing an item does; the menu deletes itself
+    qtbot.waitUntil(lambda: card.thumbnail.findChild(QMenu) is None, timeout=WAIT_MS)
+    looked.button.click()  # the photo again
+    assert right_click(card.thumbnail) is None
     explained = []
     look(looked, qtbot, explained)  # asked again, of the model in use
     top = view.single_card.result.top[0]
