@@ -25,6 +25,9 @@ from gui.train_pages import bold_label, error_label, note_label, show_error
 
 PROGRESS_INTERVAL_MS = 100
 CAPTION_WIDTH = 256  # a column's width: the model's view of the picture, 224 pixels for most models
+COLUMN_SPACING = 24
+TEXT_WIDTH = 2 * CAPTION_WIDTH + COLUMN_SPACING  # the headline's and the move note's: as wide as the two pictures
+MOVE_NAME_WIDTH = 180  # pixels of the class name on the Move button
 _kept: tuple[tuple, object] | None = None  # ((bundle, its mtime, backend), Classifier): the model last looked with
 
 
@@ -60,6 +63,14 @@ def explain_mistake(bundle: str, mistake: Misclassified, backend: str, on_event,
     return explanations, f"{time.perf_counter() - started:.1f} s, {classifier.backend.name}"
 
 
+def fit_lines(label: QLabel, width: int) -> None:
+    """A word-wrapped label as tall as its text at this width. Layouts ask a label for its size without asking
+    what height goes with what width, so a long class name wrapped onto more lines would overlap what is below."""
+    label.setWordWrap(True)
+    label.setFixedWidth(width)
+    label.setFixedHeight(label.heightForWidth(width))
+
+
 class MistakeViewer(QDialog):
     """One mistake: the model's view of the picture with the heat of the class it answered, and of the right one."""
 
@@ -70,12 +81,13 @@ class MistakeViewer(QDialog):
         self.mistake = mistake
         headline = bold_label(f"A “{mistake.true_label}” taken for “{mistake.predicted_label}” "
                               f"({mistake.confidence * 100:.0f} %)", 1.2)
+        fit_lines(headline, TEXT_WIDTH)  # long class names wrap: the window stays as wide as the two pictures
         headline.setToolTip(mistake.path)
         self.pictures: list[QLabel] = []
         self.captions: list[QLabel] = []
         self.overlays: list = []  # the heat maps shown, once made: the answer's, the right class's
         grid = QGridLayout()
-        grid.setHorizontalSpacing(24)
+        grid.setHorizontalSpacing(COLUMN_SPACING)
         titles = (f"Its answer, “{mistake.predicted_label}”", f"The right class, “{mistake.true_label}”")
         for column, title in enumerate(titles):
             picture = QLabel("Looking…")
@@ -84,8 +96,7 @@ class MistakeViewer(QDialog):
             caption = note_label()
             caption.setFixedWidth(CAPTION_WIDTH)
             title_label = bold_label(title)
-            title_label.setFixedWidth(CAPTION_WIDTH)
-            title_label.setWordWrap(True)
+            fit_lines(title_label, CAPTION_WIDTH)
             grid.addWidget(title_label, 0, column, Qt.AlignmentFlag.AlignBottom)
             grid.addWidget(picture, 1, column)
             grid.addWidget(caption, 2, column, Qt.AlignmentFlag.AlignTop)
@@ -162,8 +173,7 @@ class MistakeViewer(QDialog):
             picture.setPixmap(thumbnail_pixmap(overlay))
             picture.setToolTip(PICTURE_TIP)
             caption.setText(explanation.describe())
-            # A word-wrapped label's height depends on its width, which the layout does not ask for.
-            caption.setFixedHeight(caption.heightForWidth(CAPTION_WIDTH))
+            fit_lines(caption, CAPTION_WIDTH)
         self.status.setText(f"Took {took}")
         self.adjustSize()
 
@@ -207,7 +217,9 @@ class PhotoActions(QWidget):
     def _set_moved(self, moved: bool) -> None:
         predicted = self.mistake.predicted_label
         there = not moved and any(folder.name == predicted for folder in Path(self.path).parents)
-        self.move_button.setText("Put it back" if moved else f"Move to “{predicted}”")
+        # A long class name is cut short on the button (the tooltip has it whole), which stays a button's width.
+        short = self.move_button.fontMetrics().elidedText(predicted, Qt.TextElideMode.ElideRight, MOVE_NAME_WIDTH)
+        self.move_button.setText("Put it back" if moved else f"Move to “{short}”")
         self.move_button.setEnabled(not there)  # moved there from an earlier look at this mistake
         self.move_button.setToolTip(
             f"Back to {self.mistake.path}" if moved else f"It is in the “{predicted}” folder already." if there else
@@ -233,6 +245,7 @@ class PhotoActions(QWidget):
         self.note.setText(f"Moved into the “{now.parent.name}” folder as {now.name}. Evaluate again to count it."
                           if self.is_moved else f"Back in the “{now.parent.name}” folder as {now.name}.")
         self.note.setToolTip(self.path)
+        fit_lines(self.note, TEXT_WIDTH)
         self.note.show()
         self.moved.emit(before, self.path, self.is_moved)
 

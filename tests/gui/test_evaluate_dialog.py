@@ -326,3 +326,36 @@ def test_a_model_of_many_classes_shows_only_the_classes_with_images_or_answers(s
     row, column = next((r, c) for r in shown for c in shown if view.matrix.holds_mistakes((r, c)))
     click_cell(view.matrix, row, column, qtbot)  # its cells, by their classes' places on screen
     assert view.gallery_title.text().startswith(f"“{labels[row]}” taken for “{labels[column]}”")
+
+
+def test_long_class_names_wrap_in_the_viewer_which_stays_as_wide_as_its_two_pictures(qtbot, tmp_path):
+    from engine.training.metrics import Misclassified
+    from gui.mistake_viewer import TEXT_WIDTH, MistakeViewer
+
+    long_names = {shape: f"{shape} drawn in the workshop on a rainy afternoon with a blunt pencil"
+                  for shape in SHAPE_CLASSES}
+    data = write_shapes_dataset(tmp_path / "data", per_class=1, seed=2)
+    for shape, name in long_names.items():
+        (data / shape).rename(data / name)
+    bundle = make_bundle(tmp_path / "model", labels=tuple(sorted(long_names.values())))
+    photo = next((data / long_names["circles"]).iterdir())
+    answered = long_names["triangles"]
+    viewer = MistakeViewer(str(bundle), Misclassified(str(photo), long_names["circles"], answered, 0.4))
+    qtbot.addWidget(viewer)
+    viewer.show()
+    qtbot.waitUntil(lambda: not viewer.running, timeout=WAIT_MS)
+    actions = viewer.photo_actions
+    assert actions.move_button.text().startswith("Move to “triangles drawn") and "…" in actions.move_button.text()
+    assert answered in actions.move_button.toolTip()
+    qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
+    assert f"Moved into the “{answered}” folder" in actions.note.text()
+
+    viewer.layout().activate()  # the window grows to the note's new height
+    assert viewer.width() < TEXT_WIDTH + 60  # not as wide as the names: they wrap
+    # Nothing drawn over anything: each picture above its caption, the move note below the pictures' captions.
+    for picture, caption in zip(viewer.pictures, viewer.captions):
+        assert picture.geometry().bottom() < caption.geometry().top()
+        assert caption.height() >= caption.heightForWidth(caption.width())
+    note_top = actions.mapTo(viewer, actions.note.geometry().topLeft()).y()
+    assert max(caption.geometry().bottom() for caption in viewer.captions) < actions.geometry().top() <= note_top
+    assert actions.note.height() >= actions.note.heightForWidth(actions.note.width()) > actions.fontMetrics().height()
