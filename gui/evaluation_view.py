@@ -5,7 +5,6 @@ answer and for the right class."""
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
@@ -170,28 +169,28 @@ class EvaluationView(QSplitter):
     def _look_closer(self, item: QListWidgetItem) -> None:
         mistake: Misclassified = item.data(Qt.ItemDataRole.UserRole)
         if self._bundle and mistake.path:
-            self.viewer = MistakeViewer(self._bundle, mistake, self)
+            self.viewer = MistakeViewer(self._bundle, mistake, self, self._moved.get(mistake.path, ""))
             self.viewer.photo_actions.moved.connect(self._photo_moved)
             self.viewer.show()
 
     def _describe_tile(self, item: QListWidgetItem, mistake: Misclassified, path: str) -> None:
         """The tile of `mistake`, whose photo is at `path` now (moved from the mistake viewer, or where it was)."""
         away = path != mistake.path
-        item.setData(Qt.ItemDataRole.UserRole, replace(mistake, path=path) if away else mistake)
+        item.setData(Qt.ItemDataRole.UserRole, mistake)
         item.setText(mistake_caption(mistake) + (f"\nnow in “{Path(path).parent.name}”" if away else ""))
         item.setToolTip(f"{path}\n{LOOK_TIP}" if self._bundle and path else path)
         if path:
             self._gallery_items.setdefault(path, []).append(item)
 
     def _photo_moved(self, before: str, now: str, away: bool) -> None:
-        """A photo moved into another class folder, or put back: its tiles say where it is, and open it there."""
+        """A photo moved into another class folder, or put back: its tiles say where it is, and open it there
+        (with Put it back offered)."""
         if away:
             self._moved[before] = now
         else:
             self._moved.pop(now, None)
-        original = before if away else now
         for item in self._gallery_items.pop(before, []):
-            self._describe_tile(item, replace(item.data(Qt.ItemDataRole.UserRole), path=original), now)
+            self._describe_tile(item, item.data(Qt.ItemDataRole.UserRole), now)
 
     def _on_thumbnails(self, decoding: Future) -> None:
         if decoding is not self._decoding:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
@@ -74,15 +75,17 @@ def fit_lines(label: QLabel, width: int) -> None:
 class MistakeViewer(QDialog):
     """One mistake: the model's view of the picture with the heat of the class it answered, and of the right one."""
 
-    def __init__(self, bundle: str, mistake: Misclassified, parent: QWidget | None = None) -> None:
+    def __init__(self, bundle: str, mistake: Misclassified, parent: QWidget | None = None, path: str = "") -> None:
+        """`path`: where the photo is now, when an earlier viewer moved it from `mistake.path`."""
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle(f"Where the model looked: {Path(mistake.path).name}")
+        path = path or mistake.path
+        self.setWindowTitle(f"Where the model looked: {Path(path).name}")
         self.mistake = mistake
         headline = bold_label(f"A “{mistake.true_label}” taken for “{mistake.predicted_label}” "
                               f"({mistake.confidence * 100:.0f} %)", 1.2)
         fit_lines(headline, TEXT_WIDTH)  # long class names wrap: the window stays as wide as the two pictures
-        headline.setToolTip(mistake.path)
+        headline.setToolTip(path)
         self.pictures: list[QLabel] = []
         self.captions: list[QLabel] = []
         self.overlays: list = []  # the heat maps shown, once made: the answer's, the right class's
@@ -104,7 +107,7 @@ class MistakeViewer(QDialog):
             self.captions.append(caption)
         self.status = note_label("Loading the model…")
         self.error = error_label()
-        self.photo_actions = PhotoActions(mistake, self.error)
+        self.photo_actions = PhotoActions(mistake, path, self.error)
         for column, (picture, label) in enumerate(zip(self.pictures, (mistake.predicted_label, mistake.true_label))):
             menu = PictureMenu(picture, lambda at=column: self.overlays[at] if self.overlays else None,
                                lambda at=label: heat_map_name(mistake.path, at),
@@ -133,8 +136,8 @@ class MistakeViewer(QDialog):
         calls = background_calls("where-it-looked")
         calls.done.connect(self._explained, Qt.ConnectionType.QueuedConnection)
         backend = load_settings().backend  # the Inference choice of the model picker
-        self._running: Future | None = calls.submit(explain_mistake, bundle, mistake, backend, self._on_event,
-                                                    self._cancel)
+        self._running: Future | None = calls.submit(explain_mistake, bundle, replace(mistake, path=path), backend,
+                                                    self._on_event, self._cancel)
 
     @property
     def running(self) -> bool:
@@ -188,18 +191,17 @@ class PhotoActions(QWidget):
 
     moved = Signal(str, str, bool)  # the photo's path before, now, and whether it is away from where it was
 
-    def __init__(self, mistake: Misclassified, error: QLabel, parent: QWidget | None = None) -> None:
+    def __init__(self, mistake: Misclassified, path: str, error: QLabel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.mistake, self.error = mistake, error
-        self.path = mistake.path  # where the photo is now
+        self.path = path  # where the photo is now: mistake.path, or where an earlier viewer moved it
         self.open_button = QPushButton("Open the photo")
         self.open_button.clicked.connect(lambda: self._open(self.path))
         self.folder_button = QPushButton("Show in folder")
         self.folder_button.clicked.connect(lambda: self._open(str(Path(self.path).parent)))
         self.move_button = QPushButton()
         self.move_button.clicked.connect(self._move_or_put_back)
-        self.note = note_label()  # what the last move did
-        self.note.hide()
+        self.note = note_label()  # where the photo was moved, or put back
         buttons = QHBoxLayout()
         for button in (self.open_button, self.folder_button, self.move_button):
             buttons.addWidget(button)
@@ -208,24 +210,30 @@ class PhotoActions(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.note)
-        self._set_moved(False)
+        self._show_where()
 
     @property
     def is_moved(self) -> bool:
         return self.path != self.mistake.path
 
-    def _set_moved(self, moved: bool) -> None:
-        predicted = self.mistake.predicted_label
-        there = not moved and any(folder.name == predicted for folder in Path(self.path).parents)
+    def _show_where(self, said: bool = False) -> None:
+        """The button for what can be done next; the note says where the photo is when it was moved (or `said`,
+        put back just now)."""
+        moved, predicted, now = self.is_moved, self.mistake.predicted_label, Path(self.path)
         # A long class name is cut short on the button (the tooltip has it whole), which stays a button's width.
         short = self.move_button.fontMetrics().elidedText(predicted, Qt.TextElideMode.ElideRight, MOVE_NAME_WIDTH)
         self.move_button.setText("Put it back" if moved else f"Move to “{short}”")
-        self.move_button.setEnabled(not there)  # moved there from an earlier look at this mistake
         self.move_button.setToolTip(
-            f"Back to {self.mistake.path}" if moved else f"It is in the “{predicted}” folder already." if there else
+            f"Back to {self.mistake.path}" if moved else
             f"If the model is right and the folder wrong: move the photo into the “{predicted}” folder beside its "
             "own, so the next training learns it as that. Nothing is overwritten."
         )
+        if moved or said:
+            self.note.setText(f"Moved into the “{now.parent.name}” folder as {now.name}. Evaluate again to count it."
+                              if moved else f"Back in the “{now.parent.name}” folder as {now.name}.")
+            self.note.setToolTip(self.path)
+            fit_lines(self.note, TEXT_WIDTH)
+        self.note.setVisible(moved or said)
 
     def _move_or_put_back(self) -> None:
         from engine.sort_into_folders import move_to_class, put_back
@@ -240,13 +248,7 @@ class PhotoActions(QWidget):
         except UserFacingError as exc:
             show_error(self.error, exc.message, exc.hint)
             return
-        self._set_moved(self.is_moved)
-        now = Path(self.path)
-        self.note.setText(f"Moved into the “{now.parent.name}” folder as {now.name}. Evaluate again to count it."
-                          if self.is_moved else f"Back in the “{now.parent.name}” folder as {now.name}.")
-        self.note.setToolTip(self.path)
-        fit_lines(self.note, TEXT_WIDTH)
-        self.note.show()
+        self._show_where(said=True)
         self.moved.emit(before, self.path, self.is_moved)
 
     def _open(self, path: str) -> None:

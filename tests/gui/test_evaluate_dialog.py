@@ -279,7 +279,6 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
     assert f"Moved into the “{mistake.predicted_label}” folder as {photo.name}" in actions.note.text()
     tile = view.gallery.item(0)
     assert tile.toolTip().splitlines()[0] == str(moved) and f"now in “{mistake.predicted_label}”" in tile.text()
-    assert tile.data(Qt.ItemDataRole.UserRole).path == str(moved)  # looked at again: found where it is now
     cell = (CLASSES.index(mistake.true_label), CLASSES.index(mistake.predicted_label))
     click_cell(view.matrix, *cell, qtbot)
     click_cell(view.matrix, *cell, qtbot)  # the gallery filled again: the tile still follows the photo
@@ -293,10 +292,15 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
 
     qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)  # moved again, and the viewer closed
     actions.window().close()
-    again = double_click_mistake(view, 0, qtbot).photo_actions  # the tile's photo, in its new folder
-    assert again.path == str(moved) and not again.move_button.isEnabled()
-    assert f"in the “{mistake.predicted_label}” folder already" in again.move_button.toolTip()
-    again.window().close()
+    again = double_click_mistake(view, 0, qtbot)  # the tile's photo, looked at in its new folder
+    assert again.photo_actions.path == str(moved) and not again.error.isVisible()
+    assert again.windowTitle().endswith(photo.name) and again.overlays
+    assert again.photo_actions.move_button.text() == "Put it back"
+    assert f"Moved into the “{mistake.predicted_label}” folder as {photo.name}" in again.photo_actions.note.text()
+    qtbot.mouseClick(again.photo_actions.move_button, Qt.MouseButton.LeftButton)  # still undone: Put it back
+    assert photo.read_bytes() == content and not moved.exists()
+    assert view.gallery.item(0).toolTip().splitlines()[0] == str(photo)
+    again.close()
     actions = double_click_mistake(view, 1, qtbot).photo_actions
     photo = Path(actions.path)
     photo.unlink()  # gone since: said, nothing moved
