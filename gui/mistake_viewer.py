@@ -130,14 +130,22 @@ class MistakeViewer(QDialog):
         self._timer = QTimer(self)
         self._timer.setInterval(PROGRESS_INTERVAL_MS)
         self._timer.timeout.connect(self._show_progress)
-        self._timer.start()
         self._cancel = CancelToken()
         QCoreApplication.instance().aboutToQuit.connect(self._cancel.cancel)  # quitting must not wait for it
-        calls = background_calls("where-it-looked")
-        calls.done.connect(self._explained, Qt.ConnectionType.QueuedConnection)
+        background_calls("where-it-looked").done.connect(self._explained, Qt.ConnectionType.QueuedConnection)
+        self._bundle = bundle
+        self._running: Future | None = None
+        self._looked_at = ""  # where the photo was when the model was asked to look at it
+        self._look()
+
+    def _look(self) -> None:
+        """Ask for both heat maps of the photo where it is now."""
+        self._looked_at = self.photo_actions.path
+        self._timer.start()
         backend = load_settings().backend  # the Inference choice of the model picker
-        self._running: Future | None = calls.submit(explain_mistake, bundle, replace(mistake, path=path), backend,
-                                                    self._on_event, self._cancel)
+        self._running = background_calls("where-it-looked").submit(
+            explain_mistake, self._bundle, replace(self.mistake, path=self._looked_at), backend, self._on_event,
+            self._cancel)
 
     @property
     def running(self) -> bool:
@@ -165,6 +173,9 @@ class MistakeViewer(QDialog):
         try:
             explanations, took = running.result()
         except Exception as exc:  # noqa: BLE001 - a photo moved since, a model deleted since: said here
+            if self.photo_actions.path != self._looked_at and not self._cancel.cancelled:
+                self._look()  # moved (or put back) with Move while the model was loading: look where it is now
+                return
             failure = failure_from(0, exc)  # 0: the viewer keeps its own future, not a request id
             for picture in self.pictures:
                 picture.setText("")

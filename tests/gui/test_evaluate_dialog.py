@@ -363,3 +363,25 @@ def test_long_class_names_wrap_in_the_viewer_which_stays_as_wide_as_its_two_pict
     note_top = actions.mapTo(viewer, actions.note.geometry().topLeft()).y()
     assert max(caption.geometry().bottom() for caption in viewer.captions) < actions.geometry().top() <= note_top
     assert actions.note.height() >= actions.note.heightForWidth(actions.note.width()) > actions.fontMetrics().height()
+
+
+def test_a_photo_moved_before_the_model_has_looked_is_looked_at_where_it_went(my_model, shapes, qtbot):
+    import threading
+
+    from engine.training.metrics import Misclassified
+    from gui.background import background_calls
+    from gui.mistake_viewer import MistakeViewer
+
+    photo = next((shapes / "circles").iterdir())
+    busy = threading.Event()
+    background_calls("where-it-looked").submit(busy.wait, WAIT_MS / 1000)  # a first model export, say
+    viewer = MistakeViewer(str(my_model), Misclassified(str(photo), "circles", "triangles", 0.6))
+    qtbot.addWidget(viewer)
+    viewer.show()
+    qtbot.mouseClick(viewer.photo_actions.move_button, Qt.MouseButton.LeftButton)  # while it is still loading
+    moved = shapes / "triangles" / photo.name
+    assert moved.is_file()
+    busy.set()
+    qtbot.waitUntil(lambda: not viewer.running, timeout=WAIT_MS)
+    assert viewer.overlays and not viewer.error.isVisible()
+    assert viewer.status.text().startswith("Took ")
