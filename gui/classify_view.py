@@ -26,8 +26,9 @@ from engine.results import ImageResult
 from engine.weights import WEIGHTS_SUFFIXES
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
+from gui.pictures_in_memory import PicturesInMemory
 from gui.image_input import (
-    DropZone, PastedPictures, encode_paste, invitation_page, local_paths, paste_encoder, paths_in_text
+    DropZone, invitation_page, local_paths, paths_in_text, web_urls
 )
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_export import EXPORT_FILTERS, export_in_background, results_exporter, with_export_suffix
@@ -75,10 +76,12 @@ class ClassifyView(QWidget):
         self._flush_timer.timeout.connect(self._flush)
         self._exporting: Future | None = None
         results_exporter().done.connect(self._export_done, Qt.ConnectionType.QueuedConnection)
-        self._pastes: list[Future] = []  # pasted pictures being encoded, in paste order
-        self.pasted = PastedPictures()
-        paste_encoder().done.connect(self._paste_encoded, Qt.ConnectionType.QueuedConnection)
+        self.in_memory = PicturesInMemory(self)
+        self.in_memory.ready.connect(lambda name, data: self._request(pasted=((name, data),)))
+        self.pasted = self.in_memory.kept
         self._build()
+        self.in_memory.failed.connect(self.banner.show_message)
+        self.in_memory.progressed.connect(self.note.setText)
         worker = bridge.worker
         worker.batch_started.connect(self._on_batch_started)
         worker.image_classified.connect(self._on_image_classified)
@@ -92,7 +95,8 @@ class ClassifyView(QWidget):
             "Open folder…", "Classify every photo in a folder and its subfolders", self.open_folder
         )
         self.paste_button = _button(
-            "Paste", "Classify the picture (or image files) on the clipboard", self.paste_from_clipboard
+            "Paste", "Classify the picture, image files or a picture's web address on the clipboard",
+            self.paste_from_clipboard,
         )
         self.export_button = _button(
             "Export…", "Save these results as a CSV spreadsheet or JSON", self.export_results
@@ -101,13 +105,13 @@ class ClassifyView(QWidget):
             "Sort into folders…", "Copy or move these photos into a folder per class", self.sort_into_folders
         )
         self.sort_dialog: SortDialog | None = None
-        self.export_note = ElidedLabel()
-        self.export_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.note = ElidedLabel()
+        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         actions = QHBoxLayout()
         for button in (self.open_button, self.open_folder_button, self.paste_button):
             actions.addWidget(button)
         actions.addStretch(1)
-        actions.addWidget(self.export_note)
+        actions.addWidget(self.note)
         actions.addWidget(self.sort_button)
         actions.addWidget(self.export_button)
         self.progress = SetProgressBar()
@@ -116,6 +120,8 @@ class ClassifyView(QWidget):
         self.banner = MessageBanner()
         self.drop_zone = DropZone()
         self.drop_zone.paths_dropped.connect(self.add_paths)
+        self.drop_zone.picture_dropped.connect(lambda image: self.classify_picture(image, "Dropped picture"))
+        self.drop_zone.urls_dropped.connect(self.in_memory.download)
         self.single_card = ResultCard()
         self.single_page = QWidget()
         single_layout = QVBoxLayout(self.single_page)
@@ -172,26 +178,19 @@ class ClassifyView(QWidget):
             self.add_paths(paths)
             return
         image = clipboard.image()
-        if image.isNull():
+        if not image.isNull():
+            self.classify_picture(image)
+        elif urls := web_urls(mime):  # "Copy image address" in a browser
+            self.in_memory.download(urls)
+        else:
             self.banner.show_message(
-                "The clipboard holds no picture and no image files.",
+                "The clipboard holds no picture, no image files and no picture's web address.",
                 "Copy an image (in a browser or image editor) or some photos (in a file manager), then Paste.",
             )
-            return
-        self.classify_picture(image)
 
     def classify_picture(self, image: QImage, kind: str = "Pasted image") -> None:
         """Classify a picture held in memory (pasted, or a frame from the Live tab), named after its kind."""
-        # Encoding on the paste thread: on this one, an 8K screenshot froze the window for 7 s.
-        self._pastes.append(paste_encoder().submit(encode_paste, self.pasted.next_name(kind), image))
-
-    def _paste_encoded(self, encoded: Future) -> None:
-        if encoded not in self._pastes:
-            return  # another window's paste: every view hears the one encoder
-        self._pastes.remove(encoded)
-        name, data = encoded.result()
-        self.pasted.keep(name, data)
-        self._request(pasted=((name, data),))
+        self.in_memory.add_image(image, kind)
 
     def add_paths(self, paths: list[str]) -> None:
         """Classify image files and folders; videos and a model file among them go to the window (videos_dropped,
@@ -264,7 +263,7 @@ class ClassifyView(QWidget):
         self._flush()
         results = self.model.results  # a copy of immutable results: the table may grow meanwhile
         more = " so far" if self._pending else ""
-        self.export_note.setText(f"Saving {len(results):,} results…")
+        self.note.setText(f"Saving {len(results):,} results…")
         self._exporting = results_exporter().submit(export_in_background, results, path, more)
 
     def _export_done(self, exporting: Future) -> None:
@@ -272,8 +271,8 @@ class ClassifyView(QWidget):
             return  # another window's export: every view hears the one exporter
         self._exporting = None
         note, tooltip, error = exporting.result()
-        self.export_note.setText(note)
-        self.export_note.setToolTip(tooltip)
+        self.note.setText(note)
+        self.note.setToolTip(tooltip)
         if error is not None:
             self.banner.show_message(error.message, error.hint)
         self.export_finished.emit(error is None)
@@ -297,7 +296,7 @@ class ClassifyView(QWidget):
         self.model.clear()
         self.single_card.clear()
         self.banner.hide()
-        self.export_note.clear()
+        self.note.clear()
         self._total = self._received = 0
         self._cancelling = self._cancelled = False
         self._started_at = time.monotonic()

@@ -1,17 +1,15 @@
-"""How pictures reach the window: files and folders dragged onto it, or pasted as paths or as an image; videos
-dropped on the Live tab."""
+"""How pictures reach the window: files and folders dragged onto it or pasted as paths, a picture's pixels or its
+web address (gui.pictures_in_memory makes those ready); videos dropped on the Live tab."""
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable
 
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from engine.live.sources import video_files
-from gui.background import BackgroundCalls, background_calls
 
 
 def local_paths(mime: QMimeData | None) -> list[str]:
@@ -19,6 +17,25 @@ def local_paths(mime: QMimeData | None) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def web_urls(mime: QMimeData | None) -> list[str]:
+    """The http(s) addresses dragged out of a browser or copied (an image's, or a page's: the download says which)."""
+    if mime is None:
+        return []
+    if mime.hasUrls():
+        return [url.toString() for url in mime.urls() if url.scheme() in ("http", "https")]
+    from engine.web_images import web_image_urls
+
+    return web_image_urls(mime.text()) if mime.hasText() else []
+
+
+def dropped_picture(mime: QMimeData | None) -> QImage | None:
+    """A picture dragged as pixels (out of an image editor, or some browsers), or None."""
+    if mime is None or not mime.hasImage():
+        return None
+    image = QImage(mime.imageData())
+    return None if image.isNull() else image
 
 
 def paths_in_text(text: str) -> list[str]:
@@ -33,56 +50,13 @@ def paths_in_text(text: str) -> list[str]:
     return found
 
 
-def png_bytes(image: QImage) -> bytes:
-    """A clipboard picture as PNG: lossless, and decoded by the engine like any file. Left uncompressed (quality
-    100), as the bytes only pass through memory: 10x faster to write (94 ms for full HD, not 870)."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG", 100)
-    buffer.close()
-    return bytes(data.data())
-
-
-def paste_encoder() -> BackgroundCalls:
-    return background_calls("paste")
-
-
-def encode_paste(name: str, image: QImage) -> tuple[str, bytes]:
-    """On the paste thread (QImage may be used off the GUI thread): the picture as PNG for the engine. On the
-    GUI thread this froze the window: 0.9 s for a full-HD screenshot, 7 s for an 8K one."""
-    return name, png_bytes(image)
-
-
-class PastedPictures:
-    """The pictures pasted into a window (or sent from the Live tab): their names, and their PNG bytes so that
-    Where it looked can read one again. Beyond the budget the oldest are let go: a pasted 8K screenshot is about
-    100 MB of uncompressed PNG."""
-
-    BUDGET = 256 * 2**20
-
-    def __init__(self) -> None:
-        self._kept: OrderedDict[str, bytes] = OrderedDict()
-        self._counts: dict[str, int] = {}
-
-    def next_name(self, kind: str = "Pasted image") -> str:
-        """"Pasted image", then "Pasted image 2", …; each kind counts on its own."""
-        count = self._counts[kind] = self._counts.get(kind, 0) + 1
-        return kind if count == 1 else f"{kind} {count}"
-
-    def keep(self, name: str, data: bytes) -> None:
-        self._kept[name] = data
-        while sum(len(kept) for kept in self._kept.values()) > self.BUDGET and len(self._kept) > 1:
-            self._kept.popitem(last=False)
-
-    def get(self, name: str) -> bytes | None:
-        return self._kept.get(name)
-
-
 class DropZone(QFrame):
-    """Accepts local files and folders dragged onto it, lighting up while something droppable is over it."""
+    """Accepts local files and folders dragged onto it, a picture's pixels, or web addresses (a browser hands over an
+    image's address, not its file), lighting up while something droppable is over it."""
 
     paths_dropped = Signal(list)
+    picture_dropped = Signal(QImage)
+    urls_dropped = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,16 +80,20 @@ class DropZone(QFrame):
         self.style().polish(self)
         self.update()
 
+    @staticmethod
+    def _droppable(mime: QMimeData | None) -> bool:
+        # Plain text and the like are refused at the door: the cursor says "no drop" rather than surprising.
+        return bool(local_paths(mime) or (mime is not None and mime.hasImage()) or web_urls(mime))
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        # Text, web images and the like are refused at the door: the cursor says "no drop" rather than surprising.
-        if local_paths(event.mimeData()):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
             self._set_highlighted(True)
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if local_paths(event.mimeData()):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -126,12 +104,19 @@ class DropZone(QFrame):
 
     def dropEvent(self, event: QDropEvent) -> None:
         self._set_highlighted(False)
-        paths = local_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.paths_dropped.emit(paths)
-        else:
+        mime = event.mimeData()
+        # Files first; then pixels when a browser gives them beside the address (no download); then addresses.
+        paths, picture, urls = local_paths(mime), dropped_picture(mime), web_urls(mime)
+        if not paths and picture is None and not urls:
             event.ignore()
+            return
+        event.acceptProposedAction()
+        if paths:
+            self.paths_dropped.emit(paths)
+        elif picture is not None:
+            self.picture_dropped.emit(picture)
+        else:
+            self.urls_dropped.emit(urls)
 
 
 class VideoDrops(QObject):
@@ -165,8 +150,8 @@ def invitation_page() -> QWidget:
     title.setFont(font)
     subtitle = QLabel("— or use Open…, Open folder… or Paste above")
     details = QLabel(
-        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · videos play in"
-        " the Live tab"
+        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · pictures from a"
+        " web page too · videos play in the Live tab"
     )
     details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     details.setWordWrap(True)  # a narrow window wraps it rather than growing

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.engine_messages import ExplainedImage, ExplainProgress, Failure
 from gui.engine_worker import EngineBridge
-from gui.image_input import PastedPictures
+from gui.pictures_in_memory import PastedPictures
 from gui.picture_menu import PICTURE_TIP, PictureMenu, heat_map_name
 from gui.result_widgets import ERROR_COLOR, ResultCard
 

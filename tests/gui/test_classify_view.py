@@ -365,7 +365,7 @@ def test_export_writes_csv_and_json_matching_the_table(view, qtbot, photo_files,
     with open(tmp_path / "results.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert {Path(r["path"]).name: (r["top1_label"] or r["error"], percent(r["top1_prob"])) for r in rows} == table
-    assert "results.csv" in view.export_note.text()
+    assert "results.csv" in view.note.text()
     assert view.banner.isHidden()
 
 
