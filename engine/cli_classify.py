@@ -1,4 +1,4 @@
-"""`classify`: the top classes of image files and folders, as text or JSON lines.
+"""`classify`: the top classes of image files and folders (and pictures at web addresses), as text or JSON lines.
 
 torch is imported only when the command runs, so `--help` answers at once.
 """
@@ -27,6 +27,7 @@ from engine.cli_common import (
 from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken
 from engine.sort_into_folders import UNSURE_FOLDER, FolderSorter, SortOptions, prepare_destination
+from engine.web_images import download_image, web_image_urls
 
 if TYPE_CHECKING:
     from engine.results import ImageResult
@@ -40,7 +41,8 @@ SUMMARY = "Classify images and print the top classes of each."
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("paths", nargs="+", metavar="PATH", help="image files, or folders (searched recursively)")
+    add("paths", nargs="+", metavar="PATH",
+        help="image files, folders (searched recursively), or http(s) addresses of pictures")
     add_model_arguments(parser)
     add("--topk", type=positive_int, default=DEFAULT_TOPK, metavar="K", help="classes per image (default: 5)")
     add("--batch-size", type=positive_int, default=DEFAULT_BATCH, metavar="N", help="images per batch (default: 8)")
@@ -74,12 +76,16 @@ def run(args: argparse.Namespace) -> int:
     from engine.predict import expand_paths
 
     spec = model_spec_from_args(args.model, args.weights, args.classes, args.prompt)
+    urls = [path for path in args.paths if web_image_urls(path)]
+    if urls and args.sort_into:
+        raise UserFacingError("--sort-into sorts image files, and a web address is not one.",
+                              "Save the pictures first, or classify the web addresses without --sort-into.")
     sorter = _sorter_from_args(args)  # before the model loads: a bad folder is said at once
     reporter = StderrReporter(sys.stderr)
     cancel = CancelToken()
     with cancel_on_ctrl_c(cancel):
-        paths = expand_paths(args.paths, cancel)
-        if not paths:
+        paths = expand_paths([path for path in args.paths if path not in urls], cancel)
+        if not paths and not urls:
             raise UserFacingError(f"No image files in {', '.join(args.paths)}.", "Give image files or folders of them.")
         classifier = load_classifier(spec, args, reporter, cancel)
         started = time.perf_counter()
@@ -89,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
             for result in classifier.classify_stream(paths, args.topk, args.batch_size, reporter, cancel):
                 show(result, sorter.sort(result) if sorter else None)
                 failed += result.error is not None
+            for url in urls:  # after the files: each downloaded into memory, then classified
+                result = _classify_web_picture(classifier, url, args.topk, reporter, cancel)
+                show(result, None)
+                failed += result.error is not None
             cancel.check()  # a Ctrl+C during the last batch still means "stopped by the user"
         except Cancelled:
             if sorter:
@@ -96,14 +106,27 @@ def run(args: argparse.Namespace) -> int:
                 _print_sort_summary(sorter, reporter)
             raise
     seconds = time.perf_counter() - started
-    summary = f"{len(paths) - failed:,} of {len(paths):,} images classified in {seconds:.1f} s"
+    total = len(paths) + len(urls)
+    summary = f"{total - failed:,} of {total:,} images classified in {seconds:.1f} s"
     if seconds >= 2:  # sooner, a pace says little
-        summary += f" ({len(paths) / seconds:.0f} images/s)"
+        summary += f" ({total / seconds:.0f} images/s)"
     reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")
     if sorter:
         _print_sort_summary(sorter, reporter)
         failed += len(sorter.report.failures)
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _classify_web_picture(classifier, url: str, topk: int, reporter: StderrReporter, cancel: CancelToken
+                          ) -> ImageResult:
+    """The picture at `url`, downloaded (with progress on stderr) and classified; a dead link is its error."""
+    from engine.results import ImageResult
+
+    try:
+        data = download_image(url, cancel, reporter)
+    except UserFacingError as exc:
+        return ImageResult(url, error=f"{exc.message} {exc.hint}")
+    return classifier.classify_encoded(url, data, topk)
 
 
 def _sorter_from_args(args: argparse.Namespace) -> FolderSorter | None:
@@ -157,6 +180,7 @@ examples:
   %(prog)s holiday/ pets/ --topk 3
   %(prog)s holiday/ --json > results.jsonl
   %(prog)s photo.jpg --model resnet50
+  %(prog)s https://example.org/cat.jpg
   %(prog)s photo.jpg --model my_bundle/
   %(prog)s photo.jpg --model resnet50 --weights finetuned.safetensors
   %(prog)s holiday/ --sort-into sorted/ --min-confidence 60

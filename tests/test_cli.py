@@ -139,6 +139,27 @@ class RunsAShellCommand:
         return os.system, (self.command,)
 
 
+def test_web_addresses_are_downloaded_and_classified_after_the_files(photo_files, tiny_bundle, tmp_path):
+    from tests.web_site import WebSite
+
+    with WebSite() as site:
+        picture = site.add("/cats/chelsea.jpg", "image/jpeg", photo_files[0].read_bytes())
+        page = site.add("/cats/", "text/html", b"<html>cats</html>")
+        done = run_cli("classify", picture, photo_files[0], page, "--model", tiny_bundle, "--json", "--topk", 3)
+        sorting = run_cli("classify", picture, "--model", tiny_bundle, "--sort-into", tmp_path / "sorted")
+
+    assert done.returncode == 1, done.stderr  # one address led to no picture
+    local, web, dead = [json.loads(line) for line in done.stdout.splitlines()]
+    assert local["path"] == str(photo_files[0]) and web["path"] == picture
+    assert [t["label"] for t in web["top"]] == [t["label"] for t in local["top"]]  # the same bytes
+    assert web["top"][0]["prob"] == pytest.approx(local["top"][0]["prob"], abs=1e-4)
+    assert dead == {"path": page, "error": dead["error"]} and "is a web page, not a picture" in dead["error"]
+    assert "Downloading chelsea.jpg" in done.stderr and "2 of 3 images classified" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorting.returncode == 2 and "a web address is not one" in sorting.stderr
+    assert not (tmp_path / "sorted").exists()
+
+
 def test_weights_file_loads_safetensors_and_refuses_a_pickle_that_runs_code(photo_files, tmp_path):
     weights = tmp_path / "finetuned.safetensors"
     save_file(timm.create_model(TINY_ARCH, pretrained=False).state_dict(), str(weights))
