@@ -150,8 +150,7 @@ def invitation_page() -> QWidget:
     title.setFont(font)
     subtitle = QLabel("— or use Open…, Open folder… or Paste above")
     details = QLabel(
-        "JPEG, PNG, WebP, BMP, GIF, TIFF and more · folders are searched with all their subfolders · pictures from a"
-        " web page too · videos play in the Live tab"
+        "JPEG, PNG, WebP, TIFF and more · whole folders · pictures from web pages · videos play in the Live tab"
     )
     details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     details.setWordWrap(True)  # a narrow window wraps it rather than growing
