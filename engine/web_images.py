@@ -44,8 +44,9 @@ def download_image(url: str, cancel: CancelToken | None = None, on_event: Callab
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            kind = response.headers.get_content_type()
-            if kind.startswith("text/"):  # a page: the link of a search result or a gallery, not its picture
+            # Without the header the type reads text/plain; a site that names none may still send a picture.
+            named = response.headers.get("Content-Type") is not None
+            if named and response.headers.get_content_type().startswith("text/"):  # a page: the link of a search result or a gallery, not its picture
                 raise UserFacingError(f"{url} is a web page, not a picture.",
                                       "Drag the picture itself, or right-click it and copy the image address.")
             size = int(response.headers.get("Content-Length") or 0)

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebSite:
-    """Serves what `add` put at each path, with its content type; anything else answers 404. Use as a context
-    manager; `url(path)` is the address a browser would hand over."""
+    """Serves what `add` put at each path, with its content type (none for ""); anything else answers 404. Use as
+    a context manager; `url(path)` is the address a browser would hand over."""
 
     def __init__(self) -> None:
         self.pages: dict[str, tuple[str, bytes]] = {}
@@ -22,7 +22,8 @@ class WebSite:
                     return
                 kind, body = site.pages[self.path]
                 self.send_response(200)
-                self.send_header("Content-Type", kind)
+                if kind:  # "": a site that names no type
+                    self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -27,6 +27,8 @@ def test_a_picture_is_downloaded_whole_with_its_progress(site, photo_files):
     assert decode_image(data).size == (451, 300)
     assert events[-1] == Progress("Downloading chelsea the cat.jpg", len(jpeg), len(jpeg), unit="bytes")
     assert picture_name(url) == "chelsea the cat.jpg"
+    unnamed = site.add("/photo", "", jpeg)  # no Content-Type at all: still a picture
+    assert download_image(unnamed) == jpeg
 
 
 def test_a_page_a_dead_link_and_a_huge_file_are_said_in_words(site, photo_files):
