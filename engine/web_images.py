@@ -5,14 +5,12 @@ picture; a page, a huge file or a dead link is said in words.
 from __future__ import annotations
 
 import posixpath
-import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from engine.errors import UserFacingError
-from engine.events import CancelToken, Event, Progress
+from engine.events import CancelToken, EventSink, Progress, ignore_events
 
 MAX_BYTES = 64 * 2**20  # a 100-megapixel JPEG is ~30 MB; anything larger is not a photo to try a model on
 TIMEOUT_S = 20
@@ -35,7 +33,7 @@ def picture_name(url: str) -> str:
     return name or parts.netloc
 
 
-def download_image(url: str, cancel: CancelToken | None = None, on_event: Callable[[Event], None] | None = None,
+def download_image(url: str, cancel: CancelToken | None = None, on_event: EventSink = ignore_events,
                    max_bytes: int = MAX_BYTES, timeout_s: float = TIMEOUT_S) -> bytes:
     """The bytes at `url`, read in chunks (each one a chance to cancel, each one a Progress); UserFacingError for a
     link that leads to no picture. Whether the bytes are an image is for decode_image to say, as for a file."""
@@ -44,9 +42,10 @@ def download_image(url: str, cancel: CancelToken | None = None, on_event: Callab
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            # Without the header the type reads text/plain; a site that names none may still send a picture.
+            # A page: the link of a search result or a gallery, not its picture. Without the header the type reads
+            # text/plain, and a site that names none may still send a picture.
             named = response.headers.get("Content-Type") is not None
-            if named and response.headers.get_content_type().startswith("text/"):  # a page: the link of a search result or a gallery, not its picture
+            if named and response.headers.get_content_type().startswith("text/"):
                 raise UserFacingError(f"{url} is a web page, not a picture.",
                                       "Drag the picture itself, or right-click it and copy the image address.")
             size = int(response.headers.get("Content-Length") or 0)
@@ -58,14 +57,13 @@ def download_image(url: str, cancel: CancelToken | None = None, on_event: Callab
                 data += chunk
                 if len(data) > max_bytes:
                     raise _too_big(url, len(data), max_bytes)
-                if on_event is not None:
-                    on_event(Progress(f"Downloading {name}", len(data), size, unit="bytes"))
+                on_event(Progress(f"Downloading {name}", len(data), size, unit="bytes"))
             return bytes(data)
     except urllib.error.HTTPError as exc:
         raise UserFacingError(f"{url} could not be downloaded: the site answered {exc.code} {exc.reason}.",
                               "Open it in a browser to check it is still there; save it and drop the file "
                               "if the site needs you to sign in.") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:  # socket.timeout is TimeoutError
         reason = getattr(exc, "reason", exc)
         raise UserFacingError(f"{url} could not be downloaded ({reason}).",
                               "Check the internet connection, or save the picture and drop the file.") from None
