@@ -106,17 +106,16 @@ class DropZone(QFrame):
         self._set_highlighted(False)
         mime = event.mimeData()
         # Files first; then pixels when a browser gives them beside the address (no download); then addresses.
-        paths, picture, urls = local_paths(mime), dropped_picture(mime), web_urls(mime)
-        if not paths and picture is None and not urls:
+        if paths := local_paths(mime):
+            self.paths_dropped.emit(paths)
+        elif (picture := dropped_picture(mime)) is not None:
+            self.picture_dropped.emit(picture)
+        elif urls := web_urls(mime):
+            self.urls_dropped.emit(urls)
+        else:
             event.ignore()
             return
         event.acceptProposedAction()
-        if paths:
-            self.paths_dropped.emit(paths)
-        elif picture is not None:
-            self.picture_dropped.emit(picture)
-        else:
-            self.urls_dropped.emit(urls)
 
 
 class VideoDrops(QObject):

@@ -60,32 +60,39 @@ class PastedPictures:
         return self._kept.get(name)
 
 
-class WebPictures(QObject):
-    """Downloads on a thread of their own, a daemon: quitting never waits for a slow site."""
+class PicturesInMemory(QObject):
+    """Pixels encoded as PNG on the paste thread, web pictures downloaded on a daemon thread of their own (quitting
+    never waits for a slow site): each announced by `ready` (on the GUI thread) under a name of its own ("Pasted
+    image 2", "cat.jpg"), its bytes kept in `kept`."""
 
-    downloaded = Signal(str, bytes)  # the address, its bytes
-    failed = Signal(str, str)  # message, hint
+    ready = Signal(str, bytes)  # name, encoded picture
+    failed = Signal(str, str)  # message, hint: a download that found no picture
     progressed = Signal(str)  # "Downloading cat.jpg… 40 %", or "" once all are done
+    _downloaded = Signal(str, bytes)  # from the download thread: the address, its bytes
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._cancel = CancelToken()
-        QCoreApplication.instance().aboutToQuit.connect(self.cancel)
+        self.kept = PastedPictures()
+        self._encoding: list[Future] = []  # pictures being encoded, in paste order
+        paste_encoder().done.connect(self._encoded, Qt.ConnectionType.QueuedConnection)
+        self._downloaded.connect(self._on_downloaded)  # emitted on the download thread: queued to this one
+        self._cancel = CancelToken()  # downloads stop between two chunks when the app quits or this goes
+        QCoreApplication.instance().aboutToQuit.connect(self._cancel.cancel)
+        self.destroyed.connect(self._cancel.cancel)
 
-    def fetch(self, urls: list[str]) -> None:
-        """Download these addresses in order; each answers downloaded or failed (on the GUI thread: queued)."""
-        threading.Thread(target=self._download_all, args=(list(urls), self._cancel), name="web-pictures",
-                         daemon=True).start()
+    def add_image(self, image: QImage, kind: str) -> None:
+        # Encoding on the paste thread: on the GUI thread, an 8K screenshot froze the window for 7 s.
+        self._encoding.append(paste_encoder().submit(encode_paste, self.kept.next_name(kind), image))
 
-    def cancel(self) -> None:
-        """Stop the downloads under way (between two chunks); later fetches start afresh."""
-        self._cancel.cancel()
-        self._cancel = CancelToken()
-        self.progressed.emit("")
+    def download(self, urls: list[str]) -> None:
+        """Download these addresses in order, each answered by ready or failed."""
+        threading.Thread(target=self._download_all, args=(list(urls),), name="web-pictures", daemon=True).start()
 
-    def _download_all(self, urls: list[str], cancel: CancelToken) -> None:  # on its own thread: signals only
+    def _download_all(self, urls: list[str]) -> None:  # on the download thread: signals only
         from engine.errors import Cancelled, UserFacingError
         from engine.web_images import download_image
+
+        cancel = self._cancel
 
         def on_event(event: Event) -> None:
             if isinstance(event, Progress) and not cancel.cancelled:
@@ -103,35 +110,9 @@ class WebPictures(QObject):
                 continue
             if cancel.cancelled:  # cancelled once read: the view may be gone
                 return
-            self.downloaded.emit(url, data)
+            self._downloaded.emit(url, data)
         if not cancel.cancelled:
             self.progressed.emit("")
-
-
-class PicturesInMemory(QObject):
-    """Pixels encoded as PNG on the paste thread, web pictures downloaded on theirs: each announced by `ready` (on the
-    GUI thread) under a name of its own ("Pasted image 2", "cat.jpg"), its bytes kept in `kept`."""
-
-    ready = Signal(str, bytes)  # name, encoded picture
-    failed = Signal(str, str)  # message, hint: a download that found no picture
-    progressed = Signal(str)  # what is being downloaded, "" when nothing is
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.kept = PastedPictures()
-        self._encoding: list[Future] = []  # pictures being encoded, in paste order
-        paste_encoder().done.connect(self._encoded, Qt.ConnectionType.QueuedConnection)
-        self.web = WebPictures(self)
-        self.web.downloaded.connect(self._downloaded)
-        self.web.failed.connect(self.failed)
-        self.web.progressed.connect(self.progressed)
-
-    def add_image(self, image: QImage, kind: str) -> None:
-        # Encoding on the paste thread: on the GUI thread, an 8K screenshot froze the window for 7 s.
-        self._encoding.append(paste_encoder().submit(encode_paste, self.kept.next_name(kind), image))
-
-    def download(self, urls: list[str]) -> None:
-        self.web.fetch(urls)
 
     def _encoded(self, encoded: Future) -> None:
         if encoded not in self._encoding:
@@ -139,7 +120,7 @@ class PicturesInMemory(QObject):
         self._encoding.remove(encoded)
         self._ready(*encoded.result())
 
-    def _downloaded(self, url: str, data: bytes) -> None:
+    def _on_downloaded(self, url: str, data: bytes) -> None:
         from engine.web_images import picture_name
 
         self._ready(self.kept.next_name(picture_name(url)), data)
