@@ -77,12 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 def format_per_class(evaluation: Evaluation) -> str:
     """The classes with images or answers (a 1000-class model checked on two folders has a few); --json has all."""
-    from engine.training.metrics import seen_classes
-
-    seen = seen_classes(evaluation.confusion)
-    rows = [(c.name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))
-            for c in (evaluation.per_class[i] for i in seen)]
+    shown = evaluation.seen_only()
+    rows = [(c.name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support)) for c in shown.per_class]
     table = aligned([("class", "precision", "recall", "F1", "support"), *rows])
-    if len(seen) < len(evaluation.labels):
-        table += f"\n(the {len(seen)} of the model's {len(evaluation.labels)} classes with images or answers)"
+    if len(shown.labels) < len(evaluation.labels):
+        table += f"\n(the {len(shown.labels)} of the model's {len(evaluation.labels)} classes with images or answers)"
     return table

@@ -331,14 +331,11 @@ def _print_runs(runs: list[Run], as_json: bool) -> None:
 
 def format_confusion(evaluation: Evaluation) -> str:
     """Rows are the true classes, columns what the model predicted: the classes with images or answers."""
-    from engine.training.metrics import seen_classes
-
-    seen = seen_classes(evaluation.confusion)
-    if len(seen) > MAX_CONFUSION_CLASSES:
-        return f"(the {len(seen)}-class confusion matrix is too wide to show: see confusion.csv or --json)"
-    labels = [evaluation.labels[i] for i in seen]
-    rows = [(evaluation.labels[r], *(str(evaluation.confusion[r][c]) for c in seen)) for r in seen]
-    return "confusion matrix (rows: true class, columns: predicted)\n" + aligned([("", *labels), *rows])
+    shown = evaluation.seen_only()
+    if len(shown.labels) > MAX_CONFUSION_CLASSES:
+        return f"(the {len(shown.labels)}-class confusion matrix is too wide to show: see confusion.csv or --json)"
+    rows = [(label, *map(str, row)) for label, row in zip(shown.labels, shown.confusion)]
+    return "confusion matrix (rows: true class, columns: predicted)\n" + aligned([("", *shown.labels), *rows])
 
 
 def aligned(rows: list[tuple[str, ...]], left: set[int] = frozenset({0})) -> str:

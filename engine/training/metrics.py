@@ -5,7 +5,7 @@ Pure numpy on predicted probabilities, so the wizard, the CLI and the report sha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -55,6 +55,16 @@ class Evaluation:
     def num_mistakes(self) -> int:
         """All wrongly classified images, also those beyond the kept `misclassified` list."""
         return self.num_images - sum(row[i] for i, row in enumerate(self.confusion))
+
+    def seen_only(self) -> Evaluation:
+        """This evaluation's labels, confusion matrix and per-class figures cut down to seen_classes: what a table
+        or a matrix shows (the other figures, which count every class, stay)."""
+        seen = seen_classes(self.confusion)
+        if len(seen) == len(self.labels):
+            return self
+        return replace(self, labels=tuple(self.labels[i] for i in seen),
+                       confusion=tuple(tuple(self.confusion[r][c] for c in seen) for r in seen),
+                       per_class=tuple(self.per_class[i] for i in seen))
 
     def to_dict(self) -> dict:
         """Plain JSON values only."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.decode import ImageDecodeError, decode_image
 from engine.files import atomic_path
 from engine.training.charts_svg import Series, confusion_heatmap, line_chart, truncate
-from engine.training.metrics import ClassMetrics, Evaluation, seen_classes
+from engine.training.metrics import ClassMetrics, Evaluation
 from engine.training.plan import EpochMetrics
 
 GALLERY_SIZE = 24  # thumbnails per gallery: enough to see a pattern, small enough to keep the file light
@@ -249,25 +249,22 @@ def _curves(history: Sequence[EpochMetrics]) -> str:
 
 
 def _evaluation_details(evaluation: Evaluation, name: str) -> str:
-    seen = seen_classes(evaluation.confusion)
-    labels = [evaluation.labels[i] for i in seen]
-    confusion = [[evaluation.confusion[r][c] for c in seen] for r in seen]
-    some = (f" Only the {len(seen)} of the model's {len(evaluation.labels)} classes that have images or were "
-            "answered are shown; per_class.csv and confusion.csv have them all." if len(seen) < len(evaluation.labels)
-            else "")
+    shown = evaluation.seen_only()
+    some = (f" Only the {len(shown.labels)} of the model's {len(evaluation.labels)} classes that have images or were "
+            "answered are shown; per_class.csv and confusion.csv have them all."
+            if len(shown.labels) < len(evaluation.labels) else "")
     return "\n".join((
         f"<section><h2>{escape(name)}: confusion matrix</h2>",
         ('<p class="muted">Rows are the true class, columns what the model predicted. The shade shows the share of '
          "each true class's images: green on the diagonal (right), orange where images were taken for another "
          f"class. Hover a cell or a cut-off name for details.{escape(some)}</p>"),
-        f'<div class="scroll">{confusion_heatmap(labels, confusion)}</div></section>',
-        f"<section><h2>{escape(name)}: per-class results</h2>"
-        f"{_per_class_table([evaluation.per_class[i] for i in seen])}</section>",
+        f'<div class="scroll">{confusion_heatmap(shown.labels, shown.confusion)}</div></section>',
+        f"<section><h2>{escape(name)}: per-class results</h2>{_per_class_table(shown.per_class)}</section>",
         f"<section><h2>{escape(name)}: mistakes</h2>{_gallery(evaluation)}</section>",
     ))
 
 
-def _per_class_table(per_class: list[ClassMetrics]) -> str:
+def _per_class_table(per_class: Sequence[ClassMetrics]) -> str:
     rows = []
     for m in per_class:
         bar = f'<span class="bar" style="width:{m.f1 * 100:.0f}%"></span>'
