@@ -52,7 +52,7 @@ def download_image(url: str, cancel: CancelToken | None = None, on_event: EventS
             if size > max_bytes:
                 raise _too_big(url, size, max_bytes)
             data = bytearray()
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has come, up to CHUNK: progress and Cancel keep pace
                 cancel.check()
                 data += chunk
                 if len(data) > max_bytes:

@@ -81,7 +81,7 @@ class ClassifyView(QWidget):
         self.pasted = self.in_memory.kept
         self._build()
         self.in_memory.failed.connect(self.banner.show_message)
-        self.in_memory.progressed.connect(self.note.setText)
+        self.in_memory.progressed.connect(self._show_download)
         worker = bridge.worker
         worker.batch_started.connect(self._on_batch_started)
         worker.image_classified.connect(self._on_image_classified)
@@ -107,11 +107,15 @@ class ClassifyView(QWidget):
         self.sort_dialog: SortDialog | None = None
         self.note = ElidedLabel()
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.cancel_download_button = _button("Cancel", "Stop downloading these pictures",
+                                              self.in_memory.cancel_downloads)
+        self.cancel_download_button.hide()
         actions = QHBoxLayout()
         for button in (self.open_button, self.open_folder_button, self.paste_button):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.note)
+        actions.addWidget(self.cancel_download_button)
         actions.addWidget(self.sort_button)
         actions.addWidget(self.export_button)
         self.progress = SetProgressBar()
@@ -187,6 +191,10 @@ class ClassifyView(QWidget):
                 "The clipboard holds no picture, no image files and no picture's web address.",
                 "Copy an image (in a browser or image editor) or some photos (in a file manager), then Paste.",
             )
+
+    def _show_download(self, progress: str) -> None:
+        self.note.setText(progress)
+        self.cancel_download_button.setVisible(bool(progress))
 
     def classify_picture(self, image: QImage, kind: str = "Pasted image") -> None:
         """Classify a picture held in memory (pasted, or a frame from the Live tab), named after its kind."""

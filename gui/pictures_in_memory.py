@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from functools import partial
 
 from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QIODevice, QObject, Qt, Signal
 from PySide6.QtGui import QImage
@@ -67,18 +68,33 @@ class PicturesInMemory(QObject):
 
     ready = Signal(str, bytes)  # name, encoded picture
     failed = Signal(str, str)  # message, hint: a download that found no picture
-    progressed = Signal(str)  # "Downloading cat.jpg… 40 %", or "" once all are done
-    _downloaded = Signal(str, bytes)  # from the download thread: the address, its bytes
+    progressed = Signal(str)  # "Downloading cat.jpg… 40 %", or "" once all are done or cancelled
+    # From the download threads, each with the token of its drop, so that what a cancelled drop still sends is dropped
+    _download_progressed = Signal(object, str)
+    _downloaded = Signal(object, str, bytes)  # token, address, bytes
+    _download_failed = Signal(object, str, str)  # token, message, hint
+    _downloads_ended = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.kept = PastedPictures()
         self._encoding: list[Future] = []  # pictures being encoded, in paste order
         paste_encoder().done.connect(self._encoded, Qt.ConnectionType.QueuedConnection)
-        self._downloaded.connect(self._on_downloaded)  # emitted on the download thread: queued to this one
-        self._cancel = CancelToken()  # downloads stop between two chunks when the app quits or this goes
-        QCoreApplication.instance().aboutToQuit.connect(self._cancel.cancel)
-        self.destroyed.connect(self._cancel.cancel)
+        # Emitted on the download threads: queued to this one.
+        self._download_progressed.connect(self._on_progressed)
+        self._downloaded.connect(self._on_downloaded)
+        self._download_failed.connect(self._on_failed)
+        self._downloads_ended.connect(self._on_ended)
+        # One token per drop or paste of addresses still downloading; each stops between two chunks when cancelled
+        # by the user, by quitting, or by this object going.
+        self._downloading: list[CancelToken] = []
+        stop_all = partial(_cancel_all, self._downloading)
+        QCoreApplication.instance().aboutToQuit.connect(stop_all)
+        self.destroyed.connect(stop_all)
+
+    @property
+    def downloading(self) -> bool:
+        return bool(self._downloading)
 
     def add_image(self, image: QImage, kind: str) -> None:
         # Encoding on the paste thread: on the GUI thread, an 8K screenshot froze the window for 7 s.
@@ -86,18 +102,28 @@ class PicturesInMemory(QObject):
 
     def download(self, urls: list[str]) -> None:
         """Download these addresses in order, each answered by ready or failed."""
-        threading.Thread(target=self._download_all, args=(list(urls),), name="web-pictures", daemon=True).start()
+        from engine.web_images import picture_name
 
-    def _download_all(self, urls: list[str]) -> None:  # on the download thread: signals only
+        self.progressed.emit(f"Downloading {picture_name(urls[0])}…")  # and Cancel, before a slow site answers
+        token = CancelToken()
+        self._downloading.append(token)
+        threading.Thread(target=self._download_all, args=(list(urls), token), name="web-pictures",
+                         daemon=True).start()
+
+    def cancel_downloads(self) -> None:
+        """Stop every download under way; what they have read is let go."""
+        if self._downloading:
+            _cancel_all(self._downloading)
+            self.progressed.emit("")
+
+    def _download_all(self, urls: list[str], cancel: CancelToken) -> None:  # on a download thread: signals only
         from engine.errors import Cancelled, UserFacingError
         from engine.web_images import download_image
-
-        cancel = self._cancel
 
         def on_event(event: Event) -> None:
             if isinstance(event, Progress) and not cancel.cancelled:
                 share = f" {round(100 * event.fraction)} %" if event.fraction is not None else ""
-                self.progressed.emit(f"{event.what}…{share}")
+                self._download_progressed.emit(cancel, f"{event.what}…{share}")
 
         for url in urls:
             try:
@@ -106,13 +132,13 @@ class PicturesInMemory(QObject):
                 return
             except UserFacingError as exc:
                 if not cancel.cancelled:
-                    self.failed.emit(exc.message, exc.hint)
+                    self._download_failed.emit(cancel, exc.message, exc.hint)
                 continue
             if cancel.cancelled:  # cancelled once read: the view may be gone
                 return
-            self._downloaded.emit(url, data)
+            self._downloaded.emit(cancel, url, data)
         if not cancel.cancelled:
-            self.progressed.emit("")
+            self._downloads_ended.emit(cancel)
 
     def _encoded(self, encoded: Future) -> None:
         if encoded not in self._encoding:
@@ -120,11 +146,32 @@ class PicturesInMemory(QObject):
         self._encoding.remove(encoded)
         self._ready(*encoded.result())
 
-    def _on_downloaded(self, url: str, data: bytes) -> None:
+    def _on_progressed(self, token: CancelToken, text: str) -> None:
+        if token in self._downloading:
+            self.progressed.emit(text)
+
+    def _on_downloaded(self, token: CancelToken, url: str, data: bytes) -> None:
         from engine.web_images import picture_name
 
-        self._ready(self.kept.next_name(picture_name(url)), data)
+        if token in self._downloading:
+            self._ready(self.kept.next_name(picture_name(url)), data)
+
+    def _on_failed(self, token: CancelToken, message: str, hint: str) -> None:
+        if token in self._downloading:
+            self.failed.emit(message, hint)
+
+    def _on_ended(self, token: CancelToken) -> None:
+        if token in self._downloading:
+            self._downloading.remove(token)
+            if not self._downloading:
+                self.progressed.emit("")
 
     def _ready(self, name: str, data: bytes) -> None:
         self.kept.keep(name, data)
         self.ready.emit(name, data)
+
+
+def _cancel_all(tokens: list[CancelToken]) -> None:
+    for token in tokens:
+        token.cancel()
+    tokens.clear()

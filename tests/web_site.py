@@ -11,6 +11,7 @@ class WebSite:
 
     def __init__(self) -> None:
         self.pages: dict[str, tuple[str, bytes]] = {}
+        self.holds: dict[str, threading.Event] = {}
         self.requests: list[str] = []
         site = self
 
@@ -26,6 +27,11 @@ class WebSite:
                     self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if hold := site.holds.get(self.path):  # a slow site: half now, the rest once the test says
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    hold.wait(timeout=30)
+                    body = body[len(body) // 2:]
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args) -> None:
@@ -35,8 +41,11 @@ class WebSite:
         self._thread = threading.Thread(target=self._server.serve_forever, name="web-site", daemon=True)
         self._thread.start()
 
-    def add(self, path: str, kind: str, body: bytes) -> str:
+    def add(self, path: str, kind: str, body: bytes, hold: threading.Event | None = None) -> str:
+        """Serve `body` at `path`; with `hold`, its second half only once `hold` is set."""
         self.pages[path] = (kind, body)
+        if hold is not None:
+            self.holds[path] = hold
         return self.url(path)
 
     def url(self, path: str) -> str:

@@ -2,6 +2,8 @@
 address pasted, downloaded from a real local web site off the GUI thread and classified; dead ends in the banner."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QUrl
@@ -13,6 +15,7 @@ from engine.explain import explain
 from engine.models import load_model
 from engine.predict import Classifier
 from engine.specs import Bundle, ModelSpec
+from gui.pictures_in_memory import png_bytes
 from tests.gui.conftest import WAIT_MS
 from tests.gui.test_classify_view import drag_and_drop
 from tests.web_site import WebSite
@@ -99,3 +102,28 @@ def test_a_picture_dragged_as_pixels_is_classified_without_a_download(view, qtbo
         drag_and_drop(view.drop_zone, mime)
     assert view.model.result_at(0).path == "Dropped picture" and view.model.result_at(0).error is None
     assert site.requests == []
+
+
+def test_a_slow_download_can_be_cancelled_and_what_it_read_is_let_go(view, qtbot, site, photo_files):
+    big = QImage(str(photo_files[0])).scaled(1600, 1100)  # ~5 MB as uncompressed PNG: many chunks, half held back
+    png = png_bytes(big)
+    hold = threading.Event()
+    slow = site.add("/slow/big.png", "image/png", png, hold=hold)
+    drag_and_drop(view.drop_zone, browser_drag(slow))
+    assert view.cancel_download_button.isVisible()  # at once, before the site has said a word
+    qtbot.waitUntil(lambda: view.note.text().endswith("%"), timeout=WAIT_MS)
+    assert view.note.text().startswith("Downloading big.png…")
+    view.cancel_download_button.click()
+    assert view.note.text() == "" and not view.cancel_download_button.isVisible()
+
+    hold.set()  # the rest arrives: the cancelled download lets it go
+    qtbot.waitUntil(lambda: not any(t.name == "web-pictures" for t in threading.enumerate()), timeout=WAIT_MS)
+    qtbot.wait(100)  # anything its thread still sent has been delivered
+    assert view.model.rowCount() == 0 and not view.banner.isVisible() and view.note.text() == ""
+
+    # A new drop of the same picture downloads and is classified.
+    site.holds.clear()
+    with qtbot.waitSignal(view.set_finished, timeout=WAIT_MS):
+        drag_and_drop(view.drop_zone, browser_drag(slow))
+    assert view.model.result_at(0).path == "big.png" and view.model.result_at(0).error is None
+    assert not view.cancel_download_button.isVisible()
