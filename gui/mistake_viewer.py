@@ -110,7 +110,7 @@ class MistakeViewer(QDialog):
         self.photo_actions = PhotoActions(mistake, path, self.error)
         for column, (picture, label) in enumerate(zip(self.pictures, (mistake.predicted_label, mistake.true_label))):
             menu = PictureMenu(picture, lambda at=column: self.overlays[at] if self.overlays else None,
-                               lambda at=label: heat_map_name(mistake.path, at),
+                               lambda at=label: heat_map_name(self.photo_actions.path, at),
                                lambda: str(Path(self.photo_actions.path).parent))
             menu.failed.connect(lambda message, hint: show_error(self.error, message, hint))
         self.close_button = QPushButton("Close")

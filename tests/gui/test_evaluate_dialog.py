@@ -20,6 +20,7 @@ from engine.runtime import create_backend
 from engine.specs import Bundle, ModelSpec
 from engine.training.evaluate import evaluate_bundle
 from gui.evaluation_view import MAX_GALLERY, EvaluationView
+from gui.picture_menu import heat_map_name
 from gui.settings import load_settings, save_settings
 from tests.engine.test_my_models import save_my_model
 from tests.conftest import make_bundle
@@ -306,6 +307,30 @@ def test_a_photo_filed_under_the_wrong_class_is_moved_from_the_viewer_and_put_ba
     photo.unlink()  # gone since: said, nothing moved
     qtbot.mouseClick(actions.move_button, Qt.MouseButton.LeftButton)
     assert actions.error.isVisible() and "is not there any more" in actions.error.text()
+
+
+def test_a_photo_moved_under_a_new_name_offers_its_heat_map_under_that_name(my_model, shapes, picker, qtbot,
+                                                                             monkeypatch):
+    dialog = evaluated_in_dialog(qtbot, picker, shapes)
+    mistake = dialog.evaluation.misclassified[0]
+    photo = Path(mistake.path)
+    taken = shapes / mistake.predicted_label / photo.name  # another photo of that name in the folder it goes to
+    taken.write_bytes(next(p for p in (shapes / mistake.predicted_label).iterdir() if p != taken).read_bytes())
+    viewer = double_click_mistake(dialog.evaluation_view, 0, qtbot)
+    qtbot.mouseClick(viewer.photo_actions.move_button, Qt.MouseButton.LeftButton)
+    renamed = Path(viewer.photo_actions.path)
+    assert renamed.name == f"{photo.stem} (2){photo.suffix}" and renamed.parent == taken.parent
+
+    offered = []
+
+    def save_dialog(_parent, _title, path: str, _filters: str) -> tuple[str, str]:
+        offered.append(path)
+        return "", ""  # the user looks at the name offered, and cancels
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    right_click(viewer.pictures[0]).actions()[1].trigger()  # Save picture…, beside the photo where it is now
+    assert offered == [str(renamed.parent / heat_map_name(str(renamed), mistake.predicted_label))]
+    assert Path(offered[0]).name.startswith(f"{photo.stem} (2)-where-it-looked-")
 
 
 def test_a_model_of_many_classes_shows_only_the_classes_with_images_or_answers(shapes, tmp_path, qtbot):
