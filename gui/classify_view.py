@@ -20,16 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.bundle import is_bundle
 from engine.live.sources import video_files
 from engine.results import ImageResult
-from engine.weights import WEIGHTS_SUFFIXES
 from gui.engine_worker import EngineBridge
 from gui.engine_messages import BatchFinished, BatchProgress, ClassifiedImage, Failure
+from gui.image_input import DropZone, invitation_page, local_paths, model_paths, paths_in_text, web_urls
 from gui.pictures_in_memory import PicturesInMemory
-from gui.image_input import (
-    DropZone, invitation_page, local_paths, paths_in_text, web_urls
-)
 from gui.result_widgets import ResultCard, SetProgress, SetProgressBar
 from gui.results_export import EXPORT_FILTERS, export_in_background, results_exporter, with_export_suffix
 from gui.results_table import BatchResults, ResultsTableModel
@@ -203,7 +199,7 @@ class ClassifyView(QWidget):
     def add_paths(self, paths: list[str]) -> None:
         """Classify image files and folders; videos and a model file among them go to the window (videos_dropped,
         model_dropped)."""
-        videos, models = video_files(paths), [path for path in paths if _is_model(path)]
+        videos, models = video_files(paths), model_paths(paths)
         if videos:
             self.videos_dropped.emit(videos)
         if models:
@@ -408,9 +404,3 @@ def _button(text: str, tooltip: str, slot) -> QPushButton:
     button.clicked.connect(slot)
     return button
 
-
-def _is_model(path: str) -> bool:
-    """A weights file (.safetensors, .pth, …) or a model bundle folder: loaded, not classified, when dropped."""
-    if os.path.isdir(path):
-        return is_bundle(path)
-    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in WEIGHTS_SUFFIXES

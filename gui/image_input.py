@@ -9,7 +9,9 @@ from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent, QImage, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from engine.bundle import is_bundle
 from engine.live.sources import video_files
+from engine.weights import WEIGHTS_SUFFIXES
 
 
 def local_paths(mime: QMimeData | None) -> list[str]:
@@ -17,6 +19,18 @@ def local_paths(mime: QMimeData | None) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def model_paths(paths: list[str]) -> list[str]:
+    """The weights files (.safetensors, .pth, …) and model bundle folders among `paths`: loaded, not classified,
+    when dropped."""
+    return [path for path in paths if _is_model(path)]
+
+
+def _is_model(path: str) -> bool:
+    if os.path.isdir(path):
+        return is_bundle(path)
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in WEIGHTS_SUFFIXES
 
 
 def web_urls(mime: QMimeData | None) -> list[str]:
