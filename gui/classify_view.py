@@ -190,6 +190,7 @@ class ClassifyView(QWidget):
 
     def _show_download(self, progress: str) -> None:
         self.note.setText(progress)
+        self.note.setToolTip("")  # not the last export's path
         self.cancel_download_button.setVisible(bool(progress))
 
     def classify_picture(self, image: QImage, kind: str = "Pasted image") -> None:
