@@ -10,25 +10,29 @@ import re
 from typing import IO
 
 import numpy as np
+import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import UserFacingError
 from engine.live.sources import VIDEO_EXTENSIONS
 
 # Pillow registers its format plugins lazily on first use; doing it once at import means worker threads
-# never race on that first registration.
+# never race on that first registration. HEIC (iPhone photos) comes from libheif; its plugin turns the picture
+# upright as it decodes and resets the EXIF orientation, so exif_transpose leaves it be.
 Image.init()
+pi_heif.register_heif_opener()
 
 _COMMON_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
-    ".avif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".pcx", ".qoi", ".jp2", ".j2k", ".mpo",
+    ".heic", ".heif", ".hif", ".avif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".pcx", ".qoi", ".jp2", ".j2k",
+    ".mpo",
 )
 # Filtered against this Pillow build so a file picker never offers a format that then fails to open.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     ext for ext in _COMMON_EXTENSIONS if ext in Image.registered_extensions()
 )
 
-_FORMATS_HINT = "Use a JPEG, PNG, BMP, GIF, TIFF or WebP image (or convert the file to one of them)."
+_FORMATS_HINT = "Use a JPEG, PNG, HEIC, BMP, GIF, TIFF or WebP image (or convert the file to one of them)."
 _PREMULTIPLIED = {"RGBa": "RGBA", "La": "LA"}
 _DEEP_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _WHITE = (255, 255, 255, 255)
@@ -43,7 +47,8 @@ class ImageDecodeError(UserFacingError):
 
 
 def decode_image(source: str | os.PathLike | bytes, min_size: int = 0) -> Image.Image:
-    """Decode a file path (or raw encoded bytes, e.g. from the clipboard) into an RGB PIL image, EXIF orientation applied.
+    """Decode a file path (or raw encoded bytes, e.g. from the clipboard) into an RGB PIL image, upright by its EXIF
+    orientation.
 
     GIF, TIFF and other multi-frame files give their first frame. Raises ImageDecodeError for anything that
     is not a readable image within Pillow's Image.MAX_IMAGE_PIXELS limit; never any other exception.
@@ -191,7 +196,7 @@ def _too_large(pixels: int | None, label: str, path: str | None) -> ImageDecodeE
 
 
 def _translate(exc: Exception, label: str, suffix: str, path: str | None) -> ImageDecodeError:
-    text = str(exc)
+    text = str(exc).strip()
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         # Pillow raises this at open for > 2x the limit (or for 1x-2x when warnings are errors); only its
         # message carries the size.
@@ -211,7 +216,8 @@ def _translate(exc: Exception, label: str, suffix: str, path: str | None) -> Ima
     if isinstance(exc, MemoryError):
         return ImageDecodeError(f"There is not enough memory to decode {label}.",
                                 "Close other programs or downscale the image, then try again.", path)
-    if isinstance(exc, OSError) and "truncated" in text.lower():
+    # Pillow's decoders say "truncated"; libheif (HEIC) says "Unexpected end of file", as a ValueError.
+    if isinstance(exc, (OSError, ValueError)) and ("truncated" in text.lower() or "end of file" in text.lower()):
         return ImageDecodeError(f"{label} is truncated: the image data ends early.",
                                 "The file was cut off, probably by an interrupted download or copy; "
                                 "get a complete copy of it.", path)

@@ -1,5 +1,6 @@
 """`main.py --self-test`: checks, part by part, what packaging tends to break (timm's model modules, the built-in
-model, ONNX Runtime, OpenCV's video decoding, data-loader worker processes) and prints PASS or FAIL for each.
+model, HEIC and AVIF decoding, ONNX Runtime, OpenCV's video decoding, data-loader worker processes) and prints PASS
+or FAIL for each.
 
 Works offline and without a display. Every file goes into one temporary folder, which is also the data folder while
 the test runs, and is removed afterwards. Heavy modules are imported inside the parts, so a module a frozen build
@@ -152,6 +153,18 @@ def check_model(context: SelfTestContext) -> str:
     return f'{classifier.loaded.name} says "{best.label}" {best.prob * 100:.0f} % for {context.photo.name}'
 
 
+def check_photo_formats(context: SelfTestContext) -> str:
+    """The cat photo as HEIC (libheif, through pi-heif) and as AVIF (Pillow's own plugin), each read by the model:
+    the formats whose decoders are native libraries a frozen build can leave behind."""
+    from PIL import Image
+
+    heic = context.photo.with_suffix(".heic")
+    avif = context.folder / "chelsea.avif"
+    Image.open(context.photo).save(avif, quality=90)
+    said = [_classify_photo(context.classifier(), photo)[0].label for photo in (heic, avif)]
+    return f'HEIC: "{said[0]}", AVIF: "{said[1]}"'
+
+
 def check_onnxruntime(context: SelfTestContext) -> str:
     """The built-in model exported to ONNX and run by ONNX Runtime, not PyTorch's silent fallback; found again by a
     quick start; and in int8."""
@@ -188,7 +201,8 @@ def check_onnxruntime(context: SelfTestContext) -> str:
         raise SelfTestFailure(f"int8 is not used: {warnings[-1] if warnings else 'no reason given'}")
     int8_best = _classify_photo(Classifier(pytorch.loaded, quantized), context.photo)[0]
     return (
-        f'{backend.name} agrees with PyTorch, also from a quick start: "{onnx_best.label}" {onnx_best.prob * 100:.0f} %; '
+        f'{backend.name} agrees with PyTorch, also from a quick start: '
+        f'"{onnx_best.label}" {onnx_best.prob * 100:.0f} %; '
         f'int8: "{int8_best.label}" {int8_best.prob * 100:.0f} %'
     )
 
@@ -294,6 +308,7 @@ def check_zero_shot(context: SelfTestContext) -> str:
 ENGINE_PARTS: tuple[Part, ...] = (
     ("catalog", check_catalog),
     ("model", check_model),
+    ("photos", check_photo_formats),
     ("onnxruntime", check_onnxruntime),
     ("zero-shot", check_zero_shot),
     ("live", check_live),

@@ -351,7 +351,8 @@ class ClassifyView(QWidget):
                 if self.banner.isHidden():
                     self.banner.show_message(
                         "No images were found there.",
-                        "Folders are searched with all their subfolders for JPEG, PNG, WebP, BMP, GIF and TIFF files.",
+                        "Folders are searched with all their subfolders for JPEG, PNG, HEIC, WebP, BMP, GIF and TIFF "
+                        "files.",
                     )
         self._refresh()
         if not self._pending:

@@ -163,7 +163,7 @@ def invitation_page() -> QWidget:
     title.setFont(font)
     subtitle = QLabel("— or use Open…, Open folder… or Paste above")
     details = QLabel(
-        "JPEG, PNG, WebP, TIFF and more · whole folders · pictures from web pages · videos play in the Live tab"
+        "JPEG, PNG, HEIC, WebP and more · whole folders · pictures from web pages · videos play in the Live tab"
     )
     details.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     details.setWordWrap(True)  # a narrow window wraps it rather than growing

@@ -303,7 +303,8 @@ def test_models_lists_the_catalog_as_a_table_and_as_json(capsys):
 
 
 def test_model_option_names_catalog_models_bundles_and_weights(tiny_bundle):
-    assert cli_common.model_spec_from_args("ResNet-50", None).arch == find_entry("resnet50").arch  # the curated checkpoint
+    # The curated checkpoint:
+    assert cli_common.model_spec_from_args("ResNet-50", None).arch == find_entry("resnet50").arch
     assert cli_common.model_spec_from_args("resnet50.tv_in1k", None).source == Hub()
     assert cli_common.model_spec_from_args(str(tiny_bundle), None).source == Bundle(str(tiny_bundle))
     assert cli_common.model_spec_from_args(TINY_ARCH, "w.pth").source == WeightsFile("w.pth")
@@ -337,14 +338,18 @@ def test_an_unexpected_error_is_one_line_and_the_details_go_to_the_log(capsys):
 def test_with_no_model_the_built_in_one_names_real_photos_offline(photo_files, monkeypatch):
     """The first-start story with the network cable pulled: no --model, real photos, real ImageNet labels."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    chelsea, coffee = photo_files[0], photo_files[1]  # chelsea.jpg, coffee.png
-    done = run_cli("classify", chelsea, coffee, "--json")
+    chelsea = photo_files[0]  # chelsea.jpg, beside coffee.png, astronaut.webp and rocket.jpg
+    iphone = chelsea.parent / "IMG_0001.HEIC"  # as an iPhone names its photos
+    iphone.write_bytes((REPO / "resources" / "self-test" / "chelsea.heic").read_bytes())
+    done = run_cli("classify", chelsea.parent, "--json")
 
     assert done.returncode == 0, done.stderr
     top1 = {Path(r["path"]).stem: r["top"][0]["label"] for r in map(json.loads, done.stdout.splitlines())}
     assert top1["chelsea"] in {"tabby, tabby cat", "tiger cat", "Egyptian cat"}
+    assert top1["IMG_0001"] in {"tabby, tabby cat", "tiger cat", "Egyptian cat"}
     assert top1["coffee"] in {"espresso", "cup"}
 
     listed = run_cli("models")
-    first_row = listed.stdout.splitlines()[2] if "---" in listed.stdout.splitlines()[1] else listed.stdout.splitlines()[1]
+    lines = listed.stdout.splitlines()
+    first_row = lines[2] if "---" in lines[1] else lines[1]
     assert "EfficientNet-Lite0" in first_row and "built in" in first_row

@@ -40,9 +40,9 @@ def test_the_built_app_passes_its_self_test_and_starts(tmp_path):
         print(output[-4000:])  # build time, size and start-up figures, in the CI log
         assert done.returncode == 0, output[-4000:]
         assert re.search(r"^Built in \d+ s: \S+ in ", done.stdout, re.MULTILINE)
-        for part in ("catalog", "model", "onnxruntime", "zero-shot", "live", "training", "window"):
+        for part in ("catalog", "model", "photos", "onnxruntime", "zero-shot", "live", "training", "window"):
             assert re.search(rf"^PASS  {part} ", done.stdout, re.MULTILINE), f"{part} did not pass:\n{done.stdout}"
-        assert "Self-test passed (7/7)" in done.stdout
+        assert "Self-test passed (8/8)" in done.stdout
         starts = re.findall(r"window shown after (\d+\.\d+) s, first model ready after (\d+\.\d+) s", done.stdout)
         assert len(starts) == 2, done.stdout
         app = dist / "ClassifierStudio"

@@ -14,7 +14,7 @@ from engine.self_test import SelfTestContext, SelfTestFailure, run_self_test
 from main import main
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("catalog", "model", "onnxruntime", "zero-shot", "live", "training", "window")
+PARTS = ("catalog", "model", "photos", "onnxruntime", "zero-shot", "live", "training", "window")
 HANG_GUARD_S = 600  # a self-test still running after this long is stuck; fail instead of hanging the suite
 PART_LINE = re.compile(r"^(?P<status>PASS|FAIL)  (?P<name>\S+) +(?P<detail>.+) \(\d+\.\d s\)$")
 
@@ -46,9 +46,10 @@ def test_self_test_passes_every_part_offscreen_and_leaves_the_users_folders_alon
     assert list(lines) == list(PARTS), done.stdout + done.stderr
     failures = {name: detail for name, (status, detail) in lines.items() if status != "PASS"}
     assert failures == {}, done.stderr
-    assert done.stdout.splitlines()[-1] == "Self-test passed (7/7)"
+    assert done.stdout.splitlines()[-1] == "Self-test passed (8/8)"
     assert done.returncode == 0
     assert "ONNX Runtime" in lines["onnxruntime"][1]
+    assert lines["photos"][1].startswith("HEIC: ") and "AVIF: " in lines["photos"][1]
     assert "offscreen" in lines["window"][1]
     assert not user_data.exists()  # everything went into the self-test's temporary data folder
     assert not (Path(os.environ["XDG_CONFIG_HOME"]) / "Classifier Studio").exists()  # the window's settings too

@@ -55,7 +55,8 @@ def _assert_decode_error(source, names: str) -> ImageDecodeError:
 # --- formats ---------------------------------------------------------------------------------------------
 
 def test_extensions_are_lowercase_suffixes_pillow_reads() -> None:
-    assert {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif", ".ppm", ".pgm"} <= IMAGE_EXTENSIONS
+    common = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif", ".ppm", ".pgm", ".heic"}
+    assert common <= IMAGE_EXTENSIONS
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
     assert IMAGE_EXTENSIONS <= set(Image.registered_extensions())
 
@@ -77,6 +78,35 @@ def test_formats_decode_to_the_photo(tmp_path: Path, photo, suffix: str, kwargs:
     decoded = decode_image(path)
     assert decoded.size == source.size
     assert np.abs(_pixels(decoded) - np.asarray(source).astype(int)).mean() <= tolerance
+
+
+SELF_TEST_PHOTOS = Path(__file__).parents[2] / "resources" / "self-test"
+TEST_PHOTOS = Path(__file__).parents[1] / "photos"  # HEIC files made with libheif's encoder: see its README
+
+
+def test_heic_the_photos_iphones_take_decode_to_the_photo() -> None:
+    assert {".heic", ".heif", ".hif"} <= IMAGE_EXTENSIONS
+    heic, jpeg = decode_image(SELF_TEST_PHOTOS / "chelsea.heic"), decode_image(SELF_TEST_PHOTOS / "chelsea.jpg")
+    assert heic.size == jpeg.size == (300, 200)
+    assert np.abs(_pixels(heic) - _pixels(jpeg)).mean() <= 2.0  # the same photo, both compressed
+    pasted = decode_image((SELF_TEST_PHOTOS / "chelsea.heic").read_bytes())  # downloaded or pasted
+    assert np.array_equal(_pixels(pasted), _pixels(heic))
+
+
+def test_a_heic_stored_on_its_side_is_shown_upright() -> None:
+    # Stored 96 x 128 with HEIF's rotation (irot), as an iPhone held upright writes it.
+    decoded = decode_image(TEST_PHOTOS / "portrait.heic")
+    shown = Image.fromarray(data.astronaut()).resize((128, 128)).crop((0, 16, 128, 112))
+    assert decoded.size == shown.size == (128, 96)
+    assert np.abs(_pixels(decoded) - np.asarray(shown).astype(int)).mean() <= 6.0
+
+
+def test_a_truncated_heic_says_so(tmp_path: Path) -> None:
+    whole = (SELF_TEST_PHOTOS / "chelsea.heic").read_bytes()
+    cut = tmp_path / "IMG_0001.HEIC"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert "truncated" in _assert_decode_error(cut, "IMG_0001.HEIC").message
+    assert "truncated" in _assert_decode_error(whole[: len(whole) // 2], "The image data").message
 
 
 def test_str_path_bytes_and_bytearray_agree(tmp_path: Path) -> None:
