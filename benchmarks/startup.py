@@ -91,7 +91,8 @@ def as_the_app_sees_it(env: dict[str, str], folder: Callable[[], Path]) -> Path:
 
 
 def start_once(label: str, env: dict[str, str], log_file: Path, timeout: float, output: Path, photo: Path) -> Start:
-    """One launch of `main.py PHOTO`, as "Open with" in a file manager: the photo is classified once a model is ready."""
+    """One launch of `main.py PHOTO`, as "Open with" in a file manager: the photo is classified once a model is
+    ready."""
     offset = log_file.stat().st_size if log_file.is_file() else 0
     window = model = result = None
     with output.open("wb") as sink:

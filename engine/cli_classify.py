@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-confidence",
         type=percent,
         metavar="PERCENT",
-        help=f"with --sort-into: images whose top-1 confidence is below PERCENT (e.g. 60) go into FOLDER/{UNSURE_FOLDER}",
+        help=f"with --sort-into: images whose top-1 confidence is below PERCENT (e.g. 60) go into "
+        f"FOLDER/{UNSURE_FOLDER}",
     )
     sort.add_argument("--move", action="store_true", help="with --sort-into: move the images rather than copy them")
 

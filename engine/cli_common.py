@@ -152,7 +152,8 @@ def load_classifier(
             loaded = load_model(spec, args.device, args.precision, reporter, cancel)
         except UserFacingError as exc:
             raise _for_command_line(exc) from exc
-        classifier = Classifier(loaded, create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel))
+        backend = create_backend(loaded, args.backend, args.int8, on_event=reporter, cancel=cancel)
+        classifier = Classifier(loaded, backend)
         remember(spec, choice, classifier)
     loaded, backend = classifier.loaded, classifier.backend
     reporter.line(f"Using {loaded.arch} from {loaded.source} on {loaded.device.description} · {backend.name}")

@@ -69,12 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=field, action=action, default=default, help=text, **kwargs)
 
     parser.add_argument("data_dir", nargs="?", metavar="DATA_DIR",
-                        help="a folder of class subfolders (or train/val[/test] folders of them); optional with --resume")
+                        help="a folder of class subfolders (or train/val[/test] folders of them); "
+                        "optional with --resume")
     option("--model", "arch", "a catalog or timm model name (default: the built-in EfficientNet-Lite0, works offline)",
            metavar="NAME")
     option("--init", "init", f"start from: {'|'.join(INIT_CHOICES)}|WEIGHTS_FILE|BUNDLE (default: builtin for the "
            "built-in model, else pretrained)", metavar="FROM", default=None)
-    option("--method", "method", "quick: a new head on frozen features; full: every layer learns (default: %(default)s)",
+    option("--method", "method",
+           "quick: a new head on frozen features; full: every layer learns (default: %(default)s)",
            choices=tuple(METHODS), metavar=None)
     option("--epochs", "epochs", "epochs (default: 0 = the method's own: quick 30, full 10)", type=_count)
     option("--image-size", "image_size", "training image size (default: 0 = the model's own)", type=_count,
@@ -342,7 +344,8 @@ def aligned(rows: list[tuple[str, ...]], left: set[int] = frozenset({0})) -> str
     """Columns padded to their widest cell: text columns left-aligned, numbers right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        "  ".join(cell.ljust(w) if i in left else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
         for row in rows
     )
 

@@ -249,7 +249,8 @@ class SortDialog(QDialog):
 
     @property
     def _options_widgets(self) -> tuple[QWidget, ...]:
-        return self.folder_field, self.choose_button, self.threshold, self.move_box, self.only_shown_box, self.sort_button
+        return (self.folder_field, self.choose_button, self.threshold, self.move_box, self.only_shown_box,
+                self.sort_button)
 
     def _follow(self, moved: dict[str, str]) -> None:
         """The moved photos' results point at their new place: Sort again finds them sorted, not missing."""

@@ -44,7 +44,9 @@ def _build_torchvision(arch: str) -> Built:
     return net, (crop[0], crop[-1]), len(weights.meta["categories"])
 
 
-BUILDERS: dict[str, Callable[[str], Built]] = {"timm": _build_timm, "builtin": _build_timm, "torchvision": _build_torchvision}
+BUILDERS: dict[str, Callable[[str], Built]] = {
+    "timm": _build_timm, "builtin": _build_timm, "torchvision": _build_torchvision,
+}
 
 
 def measure_on(model: CuratedModel, device: str) -> dict:
@@ -92,7 +94,9 @@ def generate() -> dict:
             f"  {time.perf_counter() - started:5.2f}s"
         )
     return {
-        "generated_with": {"timm": timm.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "generated_with": {
+            "timm": timm.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+        },
         "models": models,
     }
 

@@ -1,6 +1,7 @@
 """Takes the README's screenshots of the real window: the built-in model's real predictions on real photos.
 
-Run on a screen or under a virtual one (Linux: `xvfb-run -s "-screen 0 1400x900x24" python scripts/take_screenshots.py`).
+Run on a screen or under a virtual one (Linux:
+`xvfb-run -s "-screen 0 1400x900x24" python scripts/take_screenshots.py`).
 Uses empty, temporary user folders and no network, as on a first start offline.
 """
 from __future__ import annotations

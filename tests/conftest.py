@@ -84,7 +84,8 @@ def photo_files(tmp_path, photo_arrays) -> list[Path]:
     return paths
 
 
-def make_bundle(folder: Path, arch: str = TINY_ARCH, labels: tuple[str, ...] = ("cat", "dog", "bird"), seed: int = 0) -> Path:
+def make_bundle(folder: Path, arch: str = TINY_ARCH, labels: tuple[str, ...] = ("cat", "dog", "bird"),
+                seed: int = 0) -> Path:
     """A real bundle of a small untrained model with its own labels, written through the product's own code."""
     import timm
     from timm.data import resolve_data_config

@@ -93,7 +93,8 @@ def replace_heads(model: nn.Module, make: callable) -> None:
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
-    return {f"{head}.{param}" for head in head_names(model) for param, _ in model.get_submodule(head).named_parameters()}
+    return {f"{head}.{param}" for head in head_names(model)
+            for param, _ in model.get_submodule(head).named_parameters()}
 
 
 def _new_linear(old: nn.Module, num_classes: int) -> nn.Linear:

@@ -1,4 +1,5 @@
-"""Images to tensors for training: timm's augmentations for learning, the classify path's own preprocessing for evaluation.
+"""Images to tensors for training: timm's augmentations for learning, the classify path's own preprocessing for
+evaluation.
 
 Evaluation uses engine.preprocess.Preprocessor, so validation accuracy is measured on exactly what classification sees.
 """

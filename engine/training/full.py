@@ -147,7 +147,8 @@ class FullLearner:
         return np.concatenate(out)
 
     def state(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict()}
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])

@@ -94,7 +94,8 @@ def _train(run: Run, on_event: EventSink, cancel: CancelToken) -> TrainResult:
     best = dict(state.get("best", {"epoch": 0, "accuracy": -1.0, "loss": math.inf}))
     evaluations_since_best = int(state.get("evaluations_since_best", 0))
     epochs, stopped_early = plan.effective_epochs, False
-    clock = _StepClock(learner.steps_per_epoch, epochs, int(state.get("epoch", 0)), plan.effective_lr, plan.warmup_epochs)
+    clock = _StepClock(learner.steps_per_epoch, epochs, int(state.get("epoch", 0)), plan.effective_lr,
+                       plan.warmup_epochs)
     targets = np.asarray([i.label for i in run.val], dtype=np.int64)
 
     for epoch in range(int(state.get("epoch", 0)) + 1, epochs + 1):
@@ -155,7 +156,8 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
     }
     cancel.check()
     on_event(Log("info", f"Saving the model to {bundle_path}"))
-    save_bundle(bundle_path, model.state_dict(), BundleInfo(_bundle_arch(starting.arch), run.classes, config, provenance))
+    info = BundleInfo(_bundle_arch(starting.arch), run.classes, config, provenance)
+    save_bundle(bundle_path, model.state_dict(), info)
     onnx_file = _export_onnx(model, config, bundle_path, on_event) if plan.export_onnx else None
     seconds = time.monotonic() - started
     summary = {
@@ -165,7 +167,8 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
         "Image size": config.input_size[-1], "Saved as": str(bundle_path), "Training time (s)": round(seconds, 1),
     }
     report_folder = bundle_path / "report" if bundle_path.is_dir() else run.folder / "report"
-    report = write_report(report_folder, evaluation, history, summary, test_evaluation, title=f"{run.name}: training report")
+    report = write_report(report_folder, evaluation, history, summary, test_evaluation,
+                          title=f"{run.name}: training report")
     run.with_status("finished", bundle=str(bundle_path))
     _discard_scratch(run.folder, on_event)
     on_event(Log("info", f"Finished: validation accuracy {evaluation.accuracy:.3f} (best epoch {best_epoch})"))
@@ -259,7 +262,8 @@ class _StepClock:
             done = (self.epoch - 1) * self.steps + step
             per_step = (now - self.run_started) / max(done - self.steps_done_at_start, 1)
             on_event(StepMetrics(
-                self.epoch, self.epochs, step, self.steps, loss, self.lr * self.lr_factor(step), self.images / max(now - self.epoch_started, 1e-9),
+                self.epoch, self.epochs, step, self.steps, loss, self.lr * self.lr_factor(step),
+                self.images / max(now - self.epoch_started, 1e-9),
                 per_step * (self.total_steps - done),
             ))
 

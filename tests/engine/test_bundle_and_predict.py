@@ -1,4 +1,5 @@
-"""Bundles carry everything needed to use a model; prediction gives sorted top-k per image and keeps going past bad files."""
+"""Bundles carry everything needed to use a model; prediction gives sorted top-k per image and keeps going past bad
+files."""
 from __future__ import annotations
 
 import json

@@ -139,7 +139,9 @@ def test_find_entry() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["resnet26d", "resnet26d.bt_in1k", "resnet50", "ResNet-50", "vit_base_patch16_224.augreg_in1k", "torchvision/alexnet"]
+    "name",
+    ["resnet26d", "resnet26d.bt_in1k", "resnet50", "ResNet-50", "vit_base_patch16_224.augreg_in1k",
+     "torchvision/alexnet"],
 )
 def test_known_architectures(name: str) -> None:
     assert is_known_architecture(name)

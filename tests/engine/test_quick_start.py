@@ -95,7 +95,8 @@ def test_changed_weights_or_another_request_load_in_full(tmp_path, photo_files):
     retrained = full_load(spec)
     quick = quick_classifier(spec, CPU)
     assert quick is not None and quick.backend.onnx_file == retrained.backend.onnx_file
-    assert np.abs(probabilities(quick, photo_files) - probabilities(retrained, photo_files)).max() <= PROBABILITY_TOLERANCE
+    difference = np.abs(probabilities(quick, photo_files) - probabilities(retrained, photo_files)).max()
+    assert difference <= PROBABILITY_TOLERANCE
 
 
 def test_a_damaged_onnx_file_or_record_costs_only_the_quick_start(tiny_bundle):

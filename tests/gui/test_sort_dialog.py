@@ -143,9 +143,11 @@ def test_a_disk_that_fills_mid_move_still_leaves_the_moved_rows_pointing_at_thei
     monkeypatch.setattr(sorting, "_move", disk_fills_on_the_second_move)
     dialog, destination = move_into_class_folders(view, qtbot, photo_files, tmp_path / "sorted")
 
-    assert dialog.outcome_label.text().startswith(f"The disk is full: sorting into {destination} stopped after 1 photo.")
+    outcome = dialog.outcome_label.text()
+    assert outcome.startswith(f"The disk is full: sorting into {destination} stopped after 1 photo.")
     moved = [r for r in view.model.results if Path(r.path).parent.parent == destination]
-    assert len(moved) == 1 and Path(moved[0].path).is_file() and Path(moved[0].path).parent.name == moved[0].top[0].label
+    assert len(moved) == 1 and Path(moved[0].path).is_file()
+    assert Path(moved[0].path).parent.name == moved[0].top[0].label
     rest = {r.path for r in view.model.results} - {moved[0].path}
     assert len(rest) == 3 and all(Path(path).is_file() for path in rest)  # still where they were
 

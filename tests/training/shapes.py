@@ -1,4 +1,5 @@
-"""Real class-folder datasets for training tests: coloured shapes on noisy backgrounds, written as JPEG and PNG files."""
+"""Real class-folder datasets for training tests: coloured shapes on noisy backgrounds, written as JPEG and PNG
+files."""
 from __future__ import annotations
 
 from pathlib import Path
