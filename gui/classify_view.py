@@ -103,7 +103,7 @@ class ClassifyView(QWidget):
         self.sort_dialog: SortDialog | None = None
         self.note = ElidedLabel()
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.cancel_download_button = _button("Cancel", "Stop downloading these pictures",
+        self.cancel_download_button = _button("Cancel", "Stop downloading these pictures (Esc)",
                                               self.in_memory.cancel_downloads)
         self.cancel_download_button.hide()
         actions = QHBoxLayout()
@@ -220,6 +220,8 @@ class ClassifyView(QWidget):
         return bool(self._pending)
 
     def cancel(self) -> None:
+        """Cancel (Esc): the batch being classified, and the pictures being downloaded."""
+        self.in_memory.cancel_downloads()
         if self._pending:
             self._cancelling = True
             self.bridge.cancel_classification()

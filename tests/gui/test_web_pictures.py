@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
@@ -120,6 +120,16 @@ def test_a_slow_download_can_be_cancelled_and_what_it_read_is_let_go(view, qtbot
     qtbot.waitUntil(lambda: not any(t.name == "web-pictures" for t in threading.enumerate()), timeout=WAIT_MS)
     qtbot.wait(100)  # anything its thread still sent has been delivered
     assert view.model.rowCount() == 0 and not view.banner.isVisible() and view.note.text() == ""
+
+    hold.clear()  # Esc, the window's Cancel, stops a download too
+    drag_and_drop(view.drop_zone, browser_drag(slow))
+    qtbot.waitUntil(lambda: view.note.text().endswith("%"), timeout=WAIT_MS)
+    qtbot.keyClick(view.window(), Qt.Key.Key_Escape)
+    assert view.note.text() == "" and not view.cancel_download_button.isVisible()
+    hold.set()
+    qtbot.waitUntil(lambda: not any(t.name == "web-pictures" for t in threading.enumerate()), timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert view.model.rowCount() == 0
 
     # A new drop of the same picture downloads and is classified.
     site.holds.clear()
