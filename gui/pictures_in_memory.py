@@ -92,10 +92,6 @@ class PicturesInMemory(QObject):
         QCoreApplication.instance().aboutToQuit.connect(stop_all)
         self.destroyed.connect(stop_all)
 
-    @property
-    def downloading(self) -> bool:
-        return bool(self._downloading)
-
     def add_image(self, image: QImage, kind: str) -> None:
         # Encoding on the paste thread: on the GUI thread, an 8K screenshot froze the window for 7 s.
         self._encoding.append(paste_encoder().submit(encode_paste, self.kept.next_name(kind), image))
