@@ -10,7 +10,6 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFileDialog, QPushButton, QToolButton
 
-from engine.errors import UserFacingError
 from gui.engine_messages import Failure
 from gui.live_widgets import bgr_to_qimage
 from gui.live_worker import RecordingState, SnapshotSaved
@@ -93,10 +92,8 @@ class LiveOutputs(QObject):
 
     def _show_snapshot_folder(self) -> None:
         if self.view.prefs.snapshot_folder:
-            try:
-                open_in_system(self.view.prefs.snapshot_folder)
-            except UserFacingError as error:
-                self.note.setText(f"{error.message} {error.hint}")
+            open_in_system(self.view.prefs.snapshot_folder,
+                           lambda message, hint: self.note.setText(f"{message} {hint}"))
         else:
             self.choose_snapshot_folder()
 

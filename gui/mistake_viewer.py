@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
@@ -264,7 +265,4 @@ class PhotoActions(QWidget):
 
     def _open(self, path: str) -> None:
         self.error.hide()
-        try:
-            open_in_system(path)
-        except UserFacingError as exc:
-            show_error(self.error, exc.message, exc.hint)
+        open_in_system(path, partial(show_error, self.error))

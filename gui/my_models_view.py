@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import UserFacingError
 from engine.my_models import MyModel, list_my_models, models_dir
 from engine.specs import Bundle, ModelSpec
 from gui.background import BackgroundCalls, background_calls
@@ -366,10 +365,7 @@ class MyModelsPage(QWidget):
         except OSError:
             self.message_changed.emit(f"Could not open {folder}.")
             return
-        try:
-            open_in_system(str(folder))
-        except UserFacingError as error:
-            self.message_changed.emit(f"{error.message} {error.hint}")
+        open_in_system(folder, lambda message, hint: self.message_changed.emit(f"{message} {hint}"))
 
 
 def sortable_table(model: QSortFilterProxyModel) -> QTableView:

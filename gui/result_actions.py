@@ -3,12 +3,12 @@ classes. Double-click or Enter opens it; a right-click offers the rest."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu, QTableView
 
-from engine.errors import UserFacingError
 from engine.results import ImageResult
 from gui.result_widgets import format_percent
 
@@ -57,17 +57,14 @@ class RowActions(QObject):
             self.open_file(result.path)
 
     def open_file(self, path: str) -> None:
-        try:
-            open_in_system(path)
-        except UserFacingError as exc:
-            self.failed.emit(exc.message, exc.hint)
+        open_in_system(path, self.failed.emit)
 
 
-def open_in_system(path: str) -> None:
-    """Open a photo (or a folder) in the program the system uses for it; UserFacingError when none does."""
-    if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
-        raise UserFacingError(f"Could not open {path}.",
-                              "No program on this system opens it; open it from your file manager instead.")
+def open_in_system(path: str | os.PathLike, failed: Callable[[str, str], None]) -> None:
+    """Open a photo, a folder or a report in the program the system uses for it; when none does, `failed` gets the
+    message and the hint, for the caller to show where the user is looking."""
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        failed(f"Could not open {path}.", "No program on this system opens it; open it from your file manager instead.")
 
 
 def _add(menu: QMenu, text: str, slot, enabled: bool = True, shortcut: QKeySequence | None = None) -> QAction:

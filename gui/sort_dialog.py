@@ -262,12 +262,12 @@ class SortDialog(QDialog):
         self.photos_moved.emit(moved)
 
     def _open_folder(self) -> None:
-        try:
-            open_in_system(self.options.destination)
-        except UserFacingError as error:
-            said, message = self.outcome_label.text(), f"{error.message} {error.hint}"
-            if message not in said:  # below what the sort did, which stays
-                self.outcome_label.setText(f"{said}\n{message}")
+        open_in_system(self.options.destination, self._say_below_outcome)
+
+    def _say_below_outcome(self, message: str, hint: str) -> None:
+        said, line = self.outcome_label.text(), f"{message} {hint}"
+        if line not in said:  # below what the sort did, which stays
+            self.outcome_label.setText(f"{said}\n{line}")
 
     def reject(self) -> None:
         """Cancel, Esc or the close box while sorting stops the sort between two photos, nothing half-copied left,

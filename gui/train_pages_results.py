@@ -2,12 +2,12 @@
 what to do with it: use it now, open or export its report, show its folder."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from engine.errors import UserFacingError
 from engine.training.run import unique_path
 from engine.training.trainer import TrainResult
 from gui.engine_messages import Failure
@@ -90,17 +90,11 @@ class ResultsPage(WizardPage):
 
     def open_report(self) -> None:
         if self.result is not None:
-            self._open(self.result.report.html)
+            open_in_system(self.result.report.html, partial(show_error, self.error))
 
     def show_model_folder(self) -> None:
         if self.result is not None:
-            self._open(self.result.bundle)
-
-    def _open(self, path: Path) -> None:
-        try:
-            open_in_system(str(path))
-        except UserFacingError as error:
-            show_error(self.error, error.message, error.hint)
+            open_in_system(self.result.bundle, partial(show_error, self.error))
 
     def export_report(self) -> None:
         if self.result is None:
