@@ -5,8 +5,9 @@ Evaluation uses engine.preprocess.Preprocessor, so validation accuracy is measur
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -35,17 +36,29 @@ def training_data_config(base: DataConfig, image_size: int) -> DataConfig:
     return replace(base, input_size=(3, image_size, image_size))
 
 
-def train_transform(config: DataConfig, augmentation: str) -> Callable[[Image.Image], torch.Tensor]:
+class AugmentingTransform:
+    """timm's training transform for a preset, and the shortest side it needs decoded (`decode_size`)."""
+
+    def __init__(self, config: DataConfig, augmentation: str) -> None:
+        preset = AUGMENTATION_PRESETS[augmentation]
+        self.transform = create_transform(config.input_size, is_training=True, interpolation=config.interpolation,
+                                          mean=config.mean, std=config.std, **preset)
+        # The smallest random crop (its least area, at the narrowest 3:4 aspect ratio) keeps at least this share
+        # of the image's shortest side. decode_image keeps that side at least twice `decode_size`, so even that
+        # crop still shrinks by 2 or more, as the classify path's resize does; a phone's 12-megapixel JPEG is
+        # then decoded at a quarter or half of its size instead of in full.
+        smallest_crop_side = math.sqrt(0.75 * preset["scale"][0])
+        self.decode_size = math.ceil(max(config.input_size[1:]) / smallest_crop_side)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image)
+
+
+def train_transform(config: DataConfig, augmentation: str) -> AugmentingTransform | Preprocessor:
+    """The training images' transform; without augmentation ("none"), the classify path's own."""
     if augmentation not in AUGMENTATION_PRESETS:
         return Preprocessor(config)
-    return create_transform(
-        config.input_size,
-        is_training=True,
-        interpolation=config.interpolation,
-        mean=config.mean,
-        std=config.std,
-        **AUGMENTATION_PRESETS[augmentation],
-    )
+    return AugmentingTransform(config, augmentation)
 
 
 def make_mixup(augmentation: str, num_classes: int, label_smoothing: float) -> Mixup | None:
@@ -58,12 +71,12 @@ def make_mixup(augmentation: str, num_classes: int, label_smoothing: float) -> M
 class LabeledImageDataset(torch.utils.data.Dataset):
     """(tensor, label) pairs for scanned images; a file that stopped decoding since the scan is replaced, not fatal."""
 
-    def __init__(self, items: Sequence[LabeledImage], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    def __init__(self, items: Sequence[LabeledImage], transform: AugmentingTransform | Preprocessor) -> None:
         self.items = list(items)
         self.transform = transform
-        # Decoded as the classify path decodes for the same Preprocessor (large JPEGs at a reduced scale), so
-        # validation accuracy is what classification will see; augmenting transforms get full-size images.
-        self.min_size = transform.decode_size if isinstance(transform, Preprocessor) else 0
+        # Large JPEGs decoded at a reduced scale: for a Preprocessor just as the classify path decodes, so
+        # validation accuracy is what classification will see.
+        self.min_size = transform.decode_size
 
     def __len__(self) -> int:
         return len(self.items)
