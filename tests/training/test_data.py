@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from engine.decode import decode_image
-from engine.preprocess import DataConfig
+from engine.preprocess import DataConfig, Preprocessor
 from engine.training.data import AUGMENTATION_PRESETS, LabeledImageDataset, train_transform
 from engine.training.dataset import LabeledImage
 
@@ -41,3 +41,41 @@ def test_phone_photos_are_decoded_smaller_yet_every_crop_still_shrinks_twofold(t
     assert math.sqrt(0.75 * min_scale) * min(decoded.size) >= 2 * 224
     image, label = LabeledImageDataset([LabeledImage(str(photo), 1)], transform)[0]
     assert image.shape == (3, 224, 224) and label == 1
+
+
+def test_large_photos_are_kept_reduced_in_memory_for_augmented_training(tmp_path):
+    """A large PNG (as HEIC, WebP: no reduced-scale decoding) and a large JPEG are decoded once, then kept as
+    reduced JPEGs that still give the smallest crop twice the pixels; later epochs see the same picture. Small
+    images are not kept, and evaluation (the classify path's own decoding) keeps nothing."""
+    from skimage import data
+
+    chelsea = Image.fromarray(data.chelsea())
+    big_png, small_png, big_jpeg = tmp_path / "big.png", tmp_path / "small.png", tmp_path / "big.jpg"
+    chelsea.resize((1600, 1200), Image.Resampling.BICUBIC).save(big_png)
+    chelsea.resize((100, 80)).save(small_png)
+    chelsea.resize((1600, 1200), Image.Resampling.BICUBIC).save(big_jpeg, quality=92)
+    items = [LabeledImage(str(path), label) for label, path in enumerate((big_png, small_png, big_jpeg))]
+    config = DataConfig((3, 64, 64), "bicubic")
+    training = LabeledImageDataset(items, train_transform(config, "light"))
+
+    def read(dataset, index):
+        random.seed(index)
+        torch.manual_seed(index)
+        return dataset[index][0]
+
+    first_epoch = [read(training, index) for index in range(3)]
+
+    assert list(training.kept) == [str(big_png), str(big_jpeg)]
+    assert decode_image(training.kept[str(big_png)]).size == (267, 200)  # 1/6: shortest side >= 2 x 96
+    assert decode_image(training.kept[str(big_jpeg)]).size == (400, 300)  # the JPEG's own 1/4 decoding
+    assert training.kept_bytes == sum(map(len, training.kept.values())) < 200_000
+    later_epoch = read(training, 0)
+    assert (later_epoch - first_epoch[0]).abs().mean() < 0.02  # the same picture, through a JPEG at quality 95
+
+    full_budget_spent = LabeledImageDataset(items, train_transform(config, "light"))
+    full_budget_spent.KEPT_BYTES = 0
+    assert torch.equal(read(full_budget_spent, 0), first_epoch[0]) and not full_budget_spent.kept
+
+    evaluation = LabeledImageDataset(items, Preprocessor(config))
+    [evaluation[index] for index in range(3)]
+    assert not evaluation.kept
