@@ -67,7 +67,8 @@ class FullLearner:
         )
         # Loaders live as long as the learner: with worker processes, each new loader would spawn them afresh.
         self.train_loader = make_loader(
-            LabeledImageDataset(train_items, train_transform(config, plan.augmentation)), plan.batch_size,
+            LabeledImageDataset(train_items, train_transform(config, plan.augmentation), keep_large=True),
+            plan.batch_size,
             plan.workers, shuffle=True, seed=plan.seed, sample_weights=weights, drop_last=True,
         )
         self.eval_loaders: dict[str, torch.utils.data.DataLoader] = {}
@@ -135,7 +136,7 @@ class FullLearner:
             return np.zeros((0, self.num_classes), dtype=np.float32)
         if part not in self.eval_loaders:
             self.eval_loaders[part] = make_loader(
-                LabeledImageDataset(self.splits[part], Preprocessor(self.config)),
+                LabeledImageDataset(self.splits[part], Preprocessor(self.config), keep_large=True),
                 self.plan.batch_size, self.plan.workers, shuffle=False, seed=self.plan.seed,
             )
         out = []

@@ -43,10 +43,11 @@ def test_phone_photos_are_decoded_smaller_yet_every_crop_still_shrinks_twofold(t
     assert image.shape == (3, 224, 224) and label == 1
 
 
-def test_large_photos_are_kept_reduced_in_memory_for_augmented_training(tmp_path):
-    """A large PNG (as HEIC, WebP: no reduced-scale decoding) and a large JPEG are decoded once, then kept as
-    reduced JPEGs that still give the smallest crop twice the pixels; later epochs see the same picture. Small
-    images are not kept, and evaluation (the classify path's own decoding) keeps nothing."""
+def test_a_full_fine_tune_keeps_large_photos_in_memory_reduced_for_training_and_exact_for_evaluation(tmp_path):
+    """A large PNG (as HEIC, WebP: no reduced-scale decoding) and a large JPEG are decoded once. Training keeps them
+    as reduced JPEGs that still give the smallest crop twice the pixels, and later epochs see the same picture;
+    evaluation keeps the very picture the classify path shows the model. Small images are not kept, nor anything
+    without `keep_large` or once the memory budget is spent."""
     from skimage import data
 
     chelsea = Image.fromarray(data.chelsea())
@@ -56,7 +57,7 @@ def test_large_photos_are_kept_reduced_in_memory_for_augmented_training(tmp_path
     chelsea.resize((1600, 1200), Image.Resampling.BICUBIC).save(big_jpeg, quality=92)
     items = [LabeledImage(str(path), label) for label, path in enumerate((big_png, small_png, big_jpeg))]
     config = DataConfig((3, 64, 64), "bicubic")
-    training = LabeledImageDataset(items, train_transform(config, "light"))
+    training = LabeledImageDataset(items, train_transform(config, "light"), keep_large=True)
 
     def read(dataset, index):
         random.seed(index)
@@ -72,10 +73,15 @@ def test_large_photos_are_kept_reduced_in_memory_for_augmented_training(tmp_path
     later_epoch = read(training, 0)
     assert (later_epoch - first_epoch[0]).abs().mean() < 0.02  # the same picture, through a JPEG at quality 95
 
-    full_budget_spent = LabeledImageDataset(items, train_transform(config, "light"))
-    full_budget_spent.KEPT_BYTES = 0
-    assert torch.equal(read(full_budget_spent, 0), first_epoch[0]) and not full_budget_spent.kept
+    budget_spent = LabeledImageDataset(items, train_transform(config, "light"), keep_large=True)
+    budget_spent.KEPT_BYTES = 0
+    assert torch.equal(read(budget_spent, 0), first_epoch[0]) and not budget_spent.kept
+    not_asked = LabeledImageDataset(items, train_transform(config, "light"))
+    assert torch.equal(read(not_asked, 0), first_epoch[0]) and not not_asked.kept
 
-    evaluation = LabeledImageDataset(items, Preprocessor(config))
-    [evaluation[index] for index in range(3)]
-    assert not evaluation.kept
+    preprocessor = Preprocessor(config)
+    evaluation = LabeledImageDataset(items, preprocessor, keep_large=True)
+    classify_path = [preprocessor(decode_image(item.path, preprocessor.decode_size)) for item in items]
+    for _epoch in range(2):
+        assert all(torch.equal(evaluation[index][0], classify_path[index]) for index in range(3))
+    assert list(evaluation.kept) == [str(big_png), str(big_jpeg)] and evaluation.kept_bytes == 2 * 64 * 64 * 3
