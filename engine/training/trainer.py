@@ -238,12 +238,17 @@ class _StepClock:
         self.steps, self.epochs, self.lr = steps_per_epoch, epochs, lr
         self.warmup_steps = warmup_epochs * steps_per_epoch
         self.total_steps = steps_per_epoch * epochs
-        self.steps_done_at_start = steps_per_epoch * start_epoch
-        self.run_started = time.monotonic()
+        # The pace the ETA follows: from the start, until a second epoch begins. The first epoch decodes every
+        # photo (later ones find large photos kept in memory) and warms up, so for a folder of phone photos its
+        # pace would promise many times the real time left.
+        self.pace_since, self.pace_steps_before = time.monotonic(), steps_per_epoch * start_epoch
+        self.first_epoch = start_epoch + 1
         self.epoch = start_epoch
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch, self.epoch_started, self.images, self.last_event = epoch, time.monotonic(), 0, 0.0
+        if epoch == self.first_epoch + 1:
+            self.pace_since, self.pace_steps_before = self.epoch_started, (epoch - 1) * self.steps
 
     def lr_factor(self, step: int) -> float:
         """The learning rate's share of its base value at `step` (1-based) of the current epoch."""
@@ -260,7 +265,7 @@ class _StepClock:
                 return
             self.last_event = now
             done = (self.epoch - 1) * self.steps + step
-            per_step = (now - self.run_started) / max(done - self.steps_done_at_start, 1)
+            per_step = (now - self.pace_since) / max(done - self.pace_steps_before, 1)
             on_event(StepMetrics(
                 self.epoch, self.epochs, step, self.steps, loss, self.lr * self.lr_factor(step),
                 self.images / max(now - self.epoch_started, 1e-9),

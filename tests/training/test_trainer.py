@@ -265,3 +265,36 @@ def test_data_loader_worker_processes_load_the_images(shapes):
     """Spawned workers (safe beside Qt's threads and in the packaged app) feed training like the in-thread loader."""
     result = train_run(start(shapes, method="full", epochs=2, workers=1))
     assert [h.epoch for h in result.history] == [1, 2]
+
+
+def test_the_time_left_follows_the_pace_of_the_epochs_after_the_first(monkeypatch):
+    """The first epoch decodes every photo; later ones find them in memory. A folder of phone photos took 40 s for
+    its first epoch and under 3 s for each later one, so from the second epoch on the time left is told at the
+    later pace, not the whole run's average (almost 8 times too much at the second epoch's midpoint)."""
+    from engine.training import trainer
+
+    now = [1000.0]
+    monkeypatch.setattr(trainer.time, "monotonic", lambda: now[0])
+    steps_per_epoch, epochs = 4, 3
+    clock = trainer._StepClock(steps_per_epoch, epochs, start_epoch=0, lr=1e-3, warmup_epochs=0)
+    told: list[StepMetrics] = []
+    report = clock.step_reporter(told.append)
+
+    def run_epoch(epoch: int, step_seconds: float, steps: int = steps_per_epoch) -> None:
+        clock.start_epoch(epoch)
+        for step in range(1, steps + 1):
+            now[0] += step_seconds
+            report(step, loss=1.0, images=8)
+
+    run_epoch(1, step_seconds=10.0)
+    assert told[-1].eta_seconds == pytest.approx(10.0 * 8)  # only the first epoch's pace is known
+    now[0] += 5.0  # evaluation
+    run_epoch(2, step_seconds=1.0, steps=2)
+    assert told[-1].eta_seconds == pytest.approx(1.0 * 6)
+    assert told[-1].images_per_second == pytest.approx(8.0)
+
+    resumed = trainer._StepClock(steps_per_epoch, epochs, start_epoch=2, lr=1e-3, warmup_epochs=0)
+    told.clear()
+    clock, report = resumed, resumed.step_reporter(told.append)
+    run_epoch(3, step_seconds=10.0, steps=1)  # a resumed run's first epoch decodes every photo again
+    assert told[-1].eta_seconds == pytest.approx(10.0 * 3)
