@@ -165,7 +165,7 @@ def photo_rows(photo: Path, image_size: int) -> None:
     """Per preset: ms to decode and augment the photo in full, and through our dataset after its first epoch."""
     for preset in AUGMENTATION_PRESETS:
         transform = train_transform(DataConfig((3, image_size, image_size), "bicubic"), preset)
-        dataset = LabeledImageDataset([LabeledImage(str(photo), 0)], transform)
+        dataset = LabeledImageDataset([LabeledImage(str(photo), 0)], transform, keep_large=True)
         dataset[0]  # the first epoch
         full_ms = fastest_ms(lambda: transform(decode_image(photo)))
         ours_ms = fastest_ms(lambda: dataset[0])

@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -99,40 +101,68 @@ class LabeledImageDataset(torch.utils.data.Dataset):
         for attempt in range(len(self.items)):
             item = self.items[(index + attempt) % len(self.items)]
             try:
-                return self._tensor(item.path), item.label
+                picture, keep = self._load(item.path)
             except ImageDecodeError:
                 continue  # changed or deleted after the scan; the next image stands in
+            return self._finish(item.path, picture, keep), item.label
         raise ImageDecodeError("None of the training images can be read any more.", "Scan the data folder again.")
 
-    def _tensor(self, path: str) -> torch.Tensor:
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        """A batch (the DataLoader asks for whole batches this way), its photos decoded on a few threads: decoders
+        release the GIL, and a phone's HEIC keeps one core busy for 0.6 s. The random augmentations run afterwards,
+        in order, so a seed still gives the same batches."""
+        threads = min(len(indices), os.cpu_count() or 1, 8)
+        if threads < 2 or torch.utils.data.get_worker_info() is not None:  # a worker process: one of several
+            return [self[index] for index in indices]
+        paths = [self.items[index].path for index in indices]
+        with ThreadPoolExecutor(threads, thread_name_prefix="training-decode") as pool:
+            loaded = list(pool.map(self._load_or_none, paths))
+        return [
+            (self._finish(path, *got), self.items[index].label) if got is not None else self[index]
+            for index, path, got in zip(indices, paths, loaded)
+        ]
+
+    def _load(self, path: str) -> tuple[Image.Image, bytes | Image.Image | None]:
+        """The picture to augment (training) or to normalise (evaluation), and what to keep of it, if anything.
+        Safe to run on several threads at once: it only reads the kept photos."""
         kept = self.kept.get(path)
         if isinstance(self.transform, Preprocessor):
-            cropped = kept if isinstance(kept, Image.Image) else self.transform.crop(decode_image(path, self.min_size))
-            if kept is None and self._worth_keeping(path, cropped):
-                self._keep(path, cropped, 3 * cropped.width * cropped.height)
-            out = torch.empty(self.transform.config.input_size)
-            self.transform.normalise(cropped, out.numpy())  # as Preprocessor.__call__ does after its crop
-            return out
+            if isinstance(kept, Image.Image):
+                return kept, None
+            cropped = self.transform.crop(decode_image(path, self.min_size))
+            return cropped, cropped if self._worth_keeping(path, cropped) else None
         if isinstance(kept, bytes):
-            return self.transform(decode_image(kept))
+            return decode_image(kept), None
         image = decode_image(path, self.min_size)
         factor = min(image.size) // (2 * self.min_size)
         if factor >= 2:  # a format with no reduced-scale decoding
             image = image.reduce(factor)  # box averaging, as a JPEG's reduced-scale decoding does
-        if self._worth_keeping(path, image):
-            buffer = io.BytesIO()
-            image.save(buffer, "JPEG", quality=95, subsampling=0)
-            self._keep(path, buffer.getvalue(), buffer.tell())
-        return self.transform(image)
+        if not self._worth_keeping(path, image):
+            return image, None
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=95, subsampling=0)
+        return image, buffer.getvalue()
+
+    def _load_or_none(self, path: str) -> tuple[Image.Image, bytes | Image.Image | None] | None:
+        try:
+            return self._load(path)
+        except ImageDecodeError:
+            return None  # __getitem__ then finds the image that stands in
+
+    def _finish(self, path: str, picture: Image.Image, keep: bytes | Image.Image | None) -> torch.Tensor:
+        if keep is not None and path not in self.kept:  # balanced sampling can draw a photo twice in a batch
+            self.kept[path] = keep
+            self.kept_bytes += len(keep) if isinstance(keep, bytes) else 3 * keep.width * keep.height
+        if isinstance(self.transform, Preprocessor):
+            out = torch.empty(self.transform.config.input_size)
+            self.transform.normalise(picture, out.numpy())  # as Preprocessor.__call__ does after its crop
+            return out
+        return self.transform(picture)
 
     def _worth_keeping(self, path: str, picture: Image.Image) -> bool:
         """Whether there is room, and the file holds at least 4 times the pixels kept (so decoding it costs)."""
         return (self.keep_large and self.kept_bytes < self.KEPT_BYTES
                 and 4 * picture.width * picture.height <= _stored_pixels(path))
-
-    def _keep(self, path: str, picture: bytes | Image.Image, size: int) -> None:
-        self.kept[path] = picture
-        self.kept_bytes += size
 
 
 def _stored_pixels(path: str) -> int:

@@ -85,3 +85,40 @@ def test_a_full_fine_tune_keeps_large_photos_in_memory_reduced_for_training_and_
     for _epoch in range(2):
         assert all(torch.equal(evaluation[index][0], classify_path[index]) for index in range(3))
     assert list(evaluation.kept) == [str(big_png), str(big_jpeg)] and evaluation.kept_bytes == 2 * 64 * 64 * 3
+
+
+@pytest.mark.parametrize("augmentation", ["light", "none"])
+def test_a_batch_decoded_on_threads_is_the_batch_read_one_by_one(tmp_path, augmentation):
+    """The loader asks for whole batches, whose photos decode on several threads: the same seed gives the same
+    tensors as reading them one at a time, a photo drawn twice is kept once, and a photo damaged since the scan
+    is replaced by the next one, as it is one at a time."""
+    from skimage import data
+
+    paths = []
+    for index, photo in enumerate((data.chelsea(), data.coffee(), data.astronaut())):
+        paths.append(tmp_path / f"IMG_{index}.png")
+        Image.fromarray(photo).resize((900, 700)).save(paths[-1])
+    damaged = tmp_path / "IMG_3.jpg"
+    damaged.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    items = [LabeledImage(str(path), label) for label, path in enumerate([*paths, damaged])]
+    transform = train_transform(DataConfig((3, 64, 64), "bicubic"), augmentation)
+    batch = [3, 1, 2]  # (a photo already kept is read from memory: a batch never repeats one that is not)
+
+    random.seed(1)
+    torch.manual_seed(1)
+    together = LabeledImageDataset(items, transform, keep_large=True)
+    got = together.__getitems__(batch)
+    random.seed(1)
+    torch.manual_seed(1)
+    alone = LabeledImageDataset(items, transform, keep_large=True)
+    expected = [alone[index] for index in batch]
+
+    assert [label for _, label in got] == [0, 1, 2]  # the damaged photo's place taken by the next one
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(got, expected))
+    assert sorted(together.kept) == sorted(map(str, paths)) and together.kept_bytes == alone.kept_bytes
+
+    drawn_twice = LabeledImageDataset(items, transform, keep_large=True)
+    drawn_twice.__getitems__([1, 1])
+    one_alone = LabeledImageDataset(items, transform, keep_large=True)
+    one_alone[1]
+    assert list(drawn_twice.kept) == [str(paths[1])] and drawn_twice.kept_bytes == one_alone.kept_bytes
