@@ -68,8 +68,7 @@ class FullLearner:
         # Loaders live as long as the learner: with worker processes, each new loader would spawn them afresh.
         self.train_loader = make_loader(
             LabeledImageDataset(train_items, train_transform(config, plan.augmentation), keep_large=True),
-            plan.batch_size,
-            plan.workers, shuffle=True, seed=plan.seed, sample_weights=weights, drop_last=True,
+            plan.batch_size, plan.workers, shuffle=True, seed=plan.seed, sample_weights=weights, drop_last=True,
         )
         self.eval_loaders: dict[str, torch.utils.data.DataLoader] = {}
 
