@@ -14,14 +14,19 @@ from engine.training.data import AUGMENTATION_PRESETS, LabeledImageDataset, trai
 from engine.training.dataset import LabeledImage
 
 
+def seed_augmentations(seed: int) -> None:
+    """timm's augmentations draw from Python's and torch's generators."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
 @pytest.mark.parametrize("preset", sorted(AUGMENTATION_PRESETS))
 def test_each_preset_transforms_thousands_of_images_without_failing(preset):
     """Random magnitudes reach every corner of each operation (the heavy preset once asked Pillow for 0-bit
     posterize about one image in 500)."""
     transform = train_transform(DataConfig((3, 64, 64), "bicubic"), preset)
     image = Image.new("RGB", (96, 80), (120, 30, 200))
-    random.seed(0)
-    torch.manual_seed(0)
+    seed_augmentations(0)
     for _ in range(3000):
         assert transform(image).shape == (3, 64, 64)
 
@@ -60,8 +65,7 @@ def test_a_full_fine_tune_keeps_large_photos_in_memory_reduced_for_training_and_
     training = LabeledImageDataset(items, train_transform(config, "light"), keep_large=True)
 
     def read(dataset, index):
-        random.seed(index)
-        torch.manual_seed(index)
+        seed_augmentations(index)
         return dataset[index][0]
 
     first_epoch = [read(training, index) for index in range(3)]
@@ -102,14 +106,13 @@ def test_a_batch_decoded_on_threads_is_the_batch_read_one_by_one(tmp_path, augme
     damaged.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
     items = [LabeledImage(str(path), label) for label, path in enumerate([*paths, damaged])]
     transform = train_transform(DataConfig((3, 64, 64), "bicubic"), augmentation)
-    batch = [3, 1, 2]  # (a photo already kept is read from memory: a batch never repeats one that is not)
+    # No photo twice: one by one, a photo's second reading would come from memory, kept after its first.
+    batch = [3, 1, 2]
 
-    random.seed(1)
-    torch.manual_seed(1)
+    seed_augmentations(1)
     together = LabeledImageDataset(items, transform, keep_large=True)
     got = together.__getitems__(batch)
-    random.seed(1)
-    torch.manual_seed(1)
+    seed_augmentations(1)
     alone = LabeledImageDataset(items, transform, keep_large=True)
     expected = [alone[index] for index in batch]
 
