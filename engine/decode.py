@@ -13,6 +13,7 @@ import numpy as np
 import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engine import heif
 from engine.errors import UserFacingError
 from engine.live.sources import VIDEO_EXTENSIONS
 
@@ -123,7 +124,21 @@ def _decode_stream(file: IO[bytes], label: str, suffix: str, path: str | None, m
     except ImageDecodeError:
         raise
     except Exception as exc:
+        if _is_cut_off_heif(file):
+            raise _truncated(label, path) from exc
         raise _translate(exc, label, suffix, path) from exc
+
+
+def _is_cut_off_heif(file: IO[bytes]) -> bool:
+    """A HEIC cut off before its EXIF fails at open as "not an image": its boxes tell what happened."""
+    try:
+        file.seek(0)
+        if not heif.is_heif(file.read(12)):
+            return False
+        file.seek(0)
+        return heif.is_cut_off(file.read())
+    except (OSError, ValueError, MemoryError):
+        return False
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -195,6 +210,12 @@ def _too_large(pixels: int | None, label: str, path: str | None) -> ImageDecodeE
         "also guards against decompression-bomb files.", path)
 
 
+def _truncated(label: str, path: str | None) -> ImageDecodeError:
+    return ImageDecodeError(f"{label} is truncated: the image data ends early.",
+                            "The file was cut off, probably by an interrupted download or copy; "
+                            "get a complete copy of it.", path)
+
+
 def _translate(exc: Exception, label: str, suffix: str, path: str | None) -> ImageDecodeError:
     text = str(exc).strip()
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
@@ -218,9 +239,7 @@ def _translate(exc: Exception, label: str, suffix: str, path: str | None) -> Ima
                                 "Close other programs or downscale the image, then try again.", path)
     # Pillow's decoders say "truncated"; libheif (HEIC) says "Unexpected end of file", as a ValueError.
     if isinstance(exc, (OSError, ValueError)) and ("truncated" in text.lower() or "end of file" in text.lower()):
-        return ImageDecodeError(f"{label} is truncated: the image data ends early.",
-                                "The file was cut off, probably by an interrupted download or copy; "
-                                "get a complete copy of it.", path)
+        return _truncated(label, path)
     if isinstance(exc, OSError) and exc.errno is not None:
         return ImageDecodeError(f"{label} could not be read ({exc.strerror or text}).",
                                 "Check that the drive holding the file is connected and readable.", path)

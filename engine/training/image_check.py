@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from engine import heif
 from engine.decode import IMAGE_EXTENSIONS
 from engine.events import CancelToken, EventSink, Progress
 
@@ -88,15 +89,18 @@ def _corrupt(message: str) -> FileCheck:
 
 def displayed_size(data: bytes) -> tuple[int, int]:
     """Decode `data` cheaply but completely enough to find damage; the (width, height) it is shown at."""
+    if heif.is_cut_off(data):
+        raise OSError("the image data ends early")
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
         limit = Image.MAX_IMAGE_PIXELS  # read, never set: the app owns that setting
         if limit is not None and width * height > limit:
             raise Image.DecompressionBombError(f"{width * height} pixels")
         is_jpeg = image.format in ("JPEG", "MPO")
-        if is_jpeg:
-            image.draft("RGB", _DRAFT_SIZE)
-        image.load()
+        if image.format != "HEIF":  # libheif would find nothing more by decoding than heif.is_cut_off did
+            if is_jpeg:
+                image.draft("RGB", _DRAFT_SIZE)
+            image.load()
         # Pillow accepts a cut-off file when someone set ImageFile.LOAD_TRUNCATED_IMAGES; check the end ourselves.
         if is_jpeg and not _jpeg_is_complete(data):
             raise OSError("the image data ends early")
@@ -136,3 +140,4 @@ def _jpeg_is_complete(data: bytes) -> bool:
                     continue
                 break
     return False
+

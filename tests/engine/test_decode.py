@@ -107,6 +107,9 @@ def test_a_truncated_heic_says_so(tmp_path: Path) -> None:
     cut.write_bytes(whole[: len(whole) // 2])
     assert "truncated" in _assert_decode_error(cut, "IMG_0001.HEIC").message
     assert "truncated" in _assert_decode_error(whole[: len(whole) // 2], "The image data").message
+    # Cut before its EXIF, libheif cannot even open it ("cannot identify image file"): still named truncated.
+    with_exif = (TEST_PHOTOS / "portrait.heic").read_bytes()
+    assert "truncated" in _assert_decode_error(with_exif[: len(with_exif) // 2], "The image data").message
 
 
 def test_str_path_bytes_and_bytearray_agree(tmp_path: Path) -> None:
