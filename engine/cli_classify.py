@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
             raise
     seconds = time.perf_counter() - started
     total = len(paths) + len(urls)
-    summary = f"{total - failed:,} of {total:,} images classified in {seconds:.1f} s"
+    took = f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"  # not "0.0 s" for a few small photos
+    summary = f"{total - failed:,} of {total:,} images classified in {took}"
     if seconds >= 2:  # sooner, a pace says little
         summary += f" ({total / seconds:.0f} images/s)"
     reporter.line(f"{summary}; {failed} could not be read." if failed else f"{summary}.")

@@ -124,7 +124,8 @@ def test_json_lines_recurse_folders_and_report_bad_files_without_stopping(photo_
         assert set(by_path[path]) == {"path", "error"} and by_path[path]["error"]
         assert f"{path}: " in done.stderr  # and each failure named on the terminal
     assert "is a video" in by_path[str(clip)]["error"] and f"main.py live {clip}" in by_path[str(clip)]["error"]
-    assert f"{len(good)} of {len(lines)} images classified in" in done.stderr
+    took = re.search(rf"{len(good)} of {len(lines)} images classified in (\d+ ms|\d+\.\d s)", done.stderr)
+    assert took and took.group(1) != "0.0 s"
     assert f"; {len(bad)} could not be read." in done.stderr
     assert "Traceback" not in done.stderr
 
