@@ -47,9 +47,9 @@ def percent(value: float | None) -> str:
 
 def decode_thumbnails(paths: tuple[str, ...], size: int) -> list[tuple[str, object]]:
     """On the thumbnail thread: (path, pixels) of each picture, None for one that cannot be read any more."""
-    from engine.predict import file_thumbnail  # numpy and Pillow: kept off the window's start
+    from engine.predict import file_thumbnails  # numpy and Pillow: kept off the window's start
 
-    return [(path, file_thumbnail(path, size)) for path in paths]
+    return list(file_thumbnails(paths, size))
 
 
 class EvaluationView(QSplitter):

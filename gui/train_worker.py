@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from gui.engine_messages import BUG_HINT, BUG_MESSAGE, Failure
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_MS = 60_000  # a cancelled run stops after the batch in progress, which can take a while on a CPU
 THUMBNAIL_CHUNK = 8  # thumbnails per signal: strips fill in as they decode, without a signal per image
+THUMBNAIL_WAIT_S = 0.25  # or sooner when they decode slowly (a phone's HEIC photos: most of a second each)
 
 
 @dataclass(frozen=True)
@@ -173,17 +175,17 @@ class TrainWorker(QObject):
 
     @Slot(object)
     def decode_thumbnails(self, request: ThumbnailRequest) -> None:
-        from engine.predict import file_thumbnail
+        from engine.predict import file_thumbnails
 
         chunk: list[Thumbnail] = []
+        sent = time.monotonic()
         try:
-            for path in request.paths:
-                request.cancel.check()
-                # None for a file removed or damaged since the scan: shown as a blank tile
-                chunk.append(Thumbnail(path, file_thumbnail(path, request.size)))
-                if len(chunk) == THUMBNAIL_CHUNK:
+            # None for a file removed or damaged since the scan: shown as a blank tile
+            for path, pixels in file_thumbnails(request.paths, request.size, request.cancel):
+                chunk.append(Thumbnail(path, pixels))
+                if len(chunk) == THUMBNAIL_CHUNK or time.monotonic() - sent >= THUMBNAIL_WAIT_S:
                     self.thumbnails_decoded.emit(ThumbnailsDecoded(request.request_id, tuple(chunk)))
-                    chunk = []
+                    chunk, sent = [], time.monotonic()
             if chunk:
                 self.thumbnails_decoded.emit(ThumbnailsDecoded(request.request_id, tuple(chunk)))
         except Cancelled:
