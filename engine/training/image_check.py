@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from engine import heif
 from engine.decode import IMAGE_EXTENSIONS
@@ -68,6 +68,10 @@ def check_file(path: str, root: str) -> FileCheck:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return _corrupt(f'"{rel}" is too large to decode safely (a decompression-bomb guard), so it is left out; '
                         "downscale it in an image editor.")
+    except UnidentifiedImageError:  # Pillow's message names an in-memory file object, not the user's file
+        return _corrupt(f'"{rel}" has an image extension but its contents are not a picture Classifier Studio can '
+                        "read, so it is left out; it may be damaged, or another format renamed: re-export or "
+                        "download it again.")
     except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, ... for damaged files
         detail = str(exc) or type(exc).__name__
         if "truncated" in detail or "ends early" in detail:

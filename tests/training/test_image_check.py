@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from skimage import data
 
 from engine.decode import decode_image
 from engine.training.dataset import scan_class_folders
@@ -93,19 +95,19 @@ def test_scan_sizes_heic_photos_and_finds_every_cut_off_one(tmp_path: Path) -> N
     cats.mkdir()
     dogs.mkdir()
     whole = {CHELSEA: CHELSEA.read_bytes(), PORTRAIT: PORTRAIT.read_bytes()}
-    variants = {f"v{version}": {photo: with_item_locations_version(data, version) for photo, data in whole.items()}
-                for version in (1, 2)}
+    variants = {f"v{version}": {photo: with_item_locations_version(content, version)
+                                for photo, content in whole.items()} for version in (1, 2)}
     variants["v0"] = whole
     for name, photos in variants.items():
         (cats / f"{name}.heic").write_bytes(photos[CHELSEA])
         (dogs / f"{name}.heic").write_bytes(photos[PORTRAIT])
     cut_paths = []
     for name, photos in variants.items():
-        for photo, data in photos.items():
-            meta_end = 8 + len(_boxes(data)[0][1]) + 20  # inside the meta box
-            for cut in (meta_end, len(data) // 2, len(data) - 1):
+        for photo, content in photos.items():
+            meta_end = 8 + len(_boxes(content)[0][1]) + 20  # inside the meta box
+            for cut in (meta_end, len(content) // 2, len(content) - 1):
                 cut_paths.append(cats / f"{name}_{photo.stem}_cut_at_{cut}.heic")
-                cut_paths[-1].write_bytes(data[:cut])
+                cut_paths[-1].write_bytes(content[:cut])
 
     scan = scan_class_folders(tmp_path, for_training=False)
 
@@ -115,3 +117,22 @@ def test_scan_sizes_heic_photos_and_finds_every_cut_off_one(tmp_path: Path) -> N
     assert sorted(left_out) == sorted(str(path) for path in cut_paths)
     for problem in left_out.values():
         assert "cut off" in problem.message, problem.message
+
+
+def test_a_heif_libheif_cannot_decode_and_a_cut_off_avif_are_left_out(tmp_path: Path) -> None:
+    """A HEIF whose picture is in a codec this build has no decoder for is left out with a message in words, not
+    handed to training; AVIF (Pillow's own decoder) is checked alike."""
+    whole = CHELSEA.read_bytes()
+    assert whole.count(b"hvc1") == 1  # the picture's item type, in its infe box
+    (tmp_path / "av1.heic").write_bytes(whole.replace(b"hvc1", b"av01"))
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.avif", quality=80)
+    coffee = (tmp_path / "coffee.avif").read_bytes()
+    (tmp_path / "cut.avif").write_bytes(coffee[:len(coffee) // 2])
+
+    unreadable = check_file(str(tmp_path / "av1.heic"), str(tmp_path))
+    assert unreadable.problem == "corrupt" and "not a picture Classifier Studio can read" in unreadable.message
+    assert "BytesIO" not in unreadable.message
+    avif = check_file(str(tmp_path / "coffee.avif"), str(tmp_path))
+    assert not avif.problem and avif.size == (data.coffee().shape[1], data.coffee().shape[0])
+    cut = check_file(str(tmp_path / "cut.avif"), str(tmp_path))
+    assert cut.problem == "corrupt" and "cut off" in cut.message
