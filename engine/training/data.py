@@ -9,7 +9,7 @@ import io
 import math
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -19,6 +19,7 @@ from PIL import Image
 from timm.data import Mixup, create_transform
 
 from engine.decode import ImageDecodeError, decode_image
+from engine.events import EventSink, Log
 from engine.preprocess import DataConfig, Preprocessor
 from engine.training.dataset import LabeledImage
 
@@ -93,6 +94,9 @@ class LabeledImageDataset(torch.utils.data.Dataset):
         self.keep_large = keep_large
         self.kept: dict[str, bytes | Image.Image] = {}  # path → reduced JPEG (training) or cropped picture
         self.kept_bytes = 0
+        # path → why, for each photo that stopped decoding since the scan (read in this process: without workers)
+        self.unreadable: dict[str, str] = {}
+        self.warned: set[str] = set()  # those warn_unreadable has told of
 
     def __len__(self) -> int:
         return len(self.items)
@@ -102,7 +106,8 @@ class LabeledImageDataset(torch.utils.data.Dataset):
             item = self.items[(index + attempt) % len(self.items)]
             try:
                 picture, keep = self._load(item.path)
-            except ImageDecodeError:
+            except ImageDecodeError as exc:
+                self.unreadable.setdefault(item.path, exc.message)
                 continue  # changed or deleted after the scan; the next image stands in
             return self._finish(item.path, picture, keep), item.label
         raise ImageDecodeError("None of the training images can be read any more.", "Scan the data folder again.")
@@ -163,6 +168,15 @@ class LabeledImageDataset(torch.utils.data.Dataset):
         """Whether there is room, and the file holds at least 4 times the pixels kept (so decoding it costs)."""
         return (self.keep_large and self.kept_bytes < self.KEPT_BYTES
                 and 4 * picture.width * picture.height <= _stored_pixels(path))
+
+
+def warn_unreadable(datasets: Iterable[LabeledImageDataset], on_event: EventSink) -> None:
+    """A warning, once, for each photo that could not be read any more, so that another stood in for it."""
+    for dataset in datasets:
+        for path, why in dataset.unreadable.items():
+            if path not in dataset.warned:
+                dataset.warned.add(path)
+                on_event(Log("warning", f"{why} Another photo stood in for it; scan the folder again to leave it out."))
 
 
 def _stored_pixels(path: str) -> int:

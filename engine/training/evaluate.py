@@ -10,7 +10,7 @@ from engine.errors import UserFacingError
 from engine.events import CancelToken, EventSink, Progress, ignore_events
 from engine.models import Bundle, ModelSpec, load_model
 from engine.preprocess import Preprocessor
-from engine.training.data import LabeledImageDataset, make_loader
+from engine.training.data import LabeledImageDataset, make_loader, warn_unreadable
 from engine.training.dataset import scan_class_folders
 from engine.training.metrics import Evaluation, evaluate_predictions
 
@@ -47,5 +47,6 @@ def evaluate_bundle(
             probabilities.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
             done += len(images)
             on_event(Progress("Evaluating", done, len(items)))
+    warn_unreadable([loader.dataset], on_event)
     evaluation = evaluate_predictions(loaded.labels, targets, np.concatenate(probabilities), [i.path for i in items])
     return evaluation, part

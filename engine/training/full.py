@@ -84,6 +84,9 @@ class FullLearner:
     def prepare(self, cache, on_event, cancel: CancelToken) -> None:
         """Nothing to precompute: every epoch reads and augments the images afresh."""
 
+    def datasets(self) -> list[LabeledImageDataset]:
+        return [self.train_loader.dataset, *(loader.dataset for loader in self.eval_loaders.values())]
+
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self._unfreeze_for(epoch)
         self.model.train()

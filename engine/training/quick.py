@@ -48,6 +48,7 @@ class QuickLearner:
         self.features: dict[str, torch.Tensor] = {}
         self.labels: dict[str, torch.Tensor] = {}
         self.sample_weights: torch.Tensor | None = None
+        self.feature_images: LabeledImageDataset | None = None  # the images the features came from, when read
 
     @property
     def steps_per_epoch(self) -> int:
@@ -73,6 +74,10 @@ class QuickLearner:
         if self.plan.balanced_sampling:
             labels = self.labels["train"].tolist()
             self.sample_weights = torch.tensor(balanced_sample_weights(labels, self.head.out_features))
+
+    def datasets(self) -> list[LabeledImageDataset]:
+        """The images read for the features: none when they came from the cache."""
+        return [self.feature_images] if self.feature_images else []
 
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self.head.train()
@@ -148,10 +153,9 @@ class QuickLearner:
         replace_heads(backbone, lambda old: nn.Identity())
         # One loader over every split: with worker processes, each loader would spawn them afresh.
         items = [*self.splits["train"], *self.splits["val"], *self.splits["test"]]
-        loader = make_loader(
-            LabeledImageDataset(items, Preprocessor(self.config)), self.plan.batch_size, self.plan.workers,
-            shuffle=False, seed=self.plan.seed,
-        )
+        self.feature_images = LabeledImageDataset(items, Preprocessor(self.config))
+        loader = make_loader(self.feature_images, self.plan.batch_size, self.plan.workers, shuffle=False,
+                             seed=self.plan.seed)
         train, val = len(self.splits["train"]), len(self.splits["val"])
         features, flipped, labels, done = [], [], [], 0
         try:

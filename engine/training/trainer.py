@@ -22,7 +22,7 @@ from engine.errors import Cancelled, UserFacingError
 from engine.events import CancelToken, EventSink, Log, ignore_events
 from engine.files import atomic_path
 from engine.training.base_model import build_starting_model
-from engine.training.data import inverse_frequency_weights, training_data_config
+from engine.training.data import inverse_frequency_weights, training_data_config, warn_unreadable
 from engine.training.full import FullLearner
 from engine.training.metrics import Evaluation, evaluate_predictions
 from engine.training.plan import EpochMetrics, StepMetrics
@@ -85,6 +85,7 @@ def _train(run: Run, on_event: EventSink, cancel: CancelToken) -> TrainResult:
     weights = inverse_frequency_weights([i.label for i in run.train], num_classes) if plan.class_weights else None
     learner = LEARNERS[plan.method](starting.model, plan, config, splits, num_classes, weights, device)
     learner.prepare(run.folder / FEATURES_FILE, on_event, cancel)
+    warn_unreadable(learner.datasets(), on_event)
 
     state = _read_checkpoint(run.folder)
     if state:
@@ -116,6 +117,7 @@ def _train(run: Run, on_event: EventSink, cancel: CancelToken) -> TrainResult:
             )
             history.append(metrics)
             on_event(metrics)
+        warn_unreadable(learner.datasets(), on_event)
         checkpoint = {
             "epoch": epoch, "learner": learner.state(), "history": [h.to_dict() for h in history],
             "best": best, "evaluations_since_best": evaluations_since_best,
@@ -137,6 +139,7 @@ def _finish(run, learner, starting, config, history, best_epoch, stopped_early, 
     plan, base_description = run.plan, starting.description
     evaluation = _evaluate(learner, run, "val", cancel)
     test_evaluation = _evaluate(learner, run, "test", cancel) if run.test else None
+    warn_unreadable(learner.datasets(), on_event)
     model = learner.final_model()
     bundle_path = Path(plan.output).expanduser() if plan.output else default_bundle_path(run.name)
     _refuse_to_overwrite_non_bundle(bundle_path)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.errors import Cancelled, UserFacingError
-from engine.events import CancelToken, Progress
+from engine.events import CancelToken, Log, Progress
 from engine.models import Bundle, ModelSpec, load_model
 from engine.predict import Classifier
 from engine.training.dataset import scan_class_folders
@@ -107,6 +107,28 @@ def test_cancel_keeps_the_last_epoch_and_resume_continues_with_the_same_split(sh
     assert [h.val_loss for h in result.history] == pytest.approx([h.val_loss for h in uninterrupted.history])
     with pytest.raises(UserFacingError, match="already finished"):
         train_run(folder)
+
+
+@pytest.mark.parametrize("method", ["quick", "full"])
+def test_a_photo_damaged_after_the_scan_is_said_once_and_another_stands_in(tmp_path, method):
+    data = write_shapes_dataset(tmp_path / "shapes", per_class=12, seed=3)
+    # Batches of 2: a full fine-tune's epoch then leaves out at most one training photo.
+    settings = {**TINY, "batch_size": 2, "method": method, "epochs": 3, "early_stopping_patience": 0}
+    folder = create_run(TrainPlan(str(data), **settings), scan_class_folders(data)).folder
+    run = open_run(folder)
+    damaged = [Path(run.train[0].path), Path(run.val[-1].path)]
+    for photo in damaged:  # an interrupted copy over the photo, after the wizard's scan
+        photo.write_bytes(photo.read_bytes()[:200])
+    events = []
+
+    result = train_run(folder, events.append)
+
+    warnings = [event.text for event in events if isinstance(event, Log) and event.level == "warning"]
+    assert len(warnings) == 2, warnings  # one each, however many epochs read it
+    for photo in damaged:
+        said = next(text for text in warnings if photo.name in text)
+        assert "truncated" in said and "Another photo stood in for it" in said
+    assert result.evaluation.num_images == len(run.val)
 
 
 def test_deleting_a_run_removes_its_folder_and_never_a_folder_that_is_no_run(shapes, tmp_path):
