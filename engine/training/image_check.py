@@ -144,4 +144,3 @@ def _jpeg_is_complete(data: bytes) -> bool:
                     continue
                 break
     return False
-

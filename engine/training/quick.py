@@ -77,7 +77,7 @@ class QuickLearner:
 
     def datasets(self) -> list[LabeledImageDataset]:
         """The images read for the features: none when they came from the cache."""
-        return [self.feature_images] if self.feature_images else []
+        return [self.feature_images] if self.feature_images is not None else []
 
     def train_epoch(self, epoch: int, lr_factor: Callable[[int], float], on_step: StepCallback, cancel: CancelToken):
         self.head.train()
