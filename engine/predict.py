@@ -4,10 +4,8 @@ A file that fails to decode gets its own error result; the rest of the batch car
 """
 from __future__ import annotations
 
-import itertools
 import os
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from engine.onnx_session import softmax
 from engine.preprocess import Preprocessor
 from engine.results import ImageResult, TopClass
 from engine.specs import LoadedModel
+from engine.threads import ordered_on_threads
 
 if TYPE_CHECKING:
     from engine.runtime import InferenceBackend
@@ -208,22 +207,9 @@ def file_thumbnails(
 ) -> Iterator[tuple[str, np.ndarray | None]]:
     """(path, file_thumbnail) in the paths' order, decoded a few at a time on threads: decoders release the GIL, and
     a phone's 12-megapixel HEIC takes most of a second. Stops at `cancel` within one thumbnail."""
-    cancel = cancel or CancelToken()
     threads = min(4, os.cpu_count() or 1)
-    left = iter(paths)
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="thumbnails")
-    try:
-        pending = deque((path, pool.submit(file_thumbnail, path, size)) for path in itertools.islice(left, 2 * threads))
-        while pending:
-            cancel.check()
-            path, decoding = pending.popleft()
-            thumbnail = decoding.result()
-            following = next(left, None)
-            if following is not None:
-                pending.append((following, pool.submit(file_thumbnail, following, size)))
-            yield path, thumbnail
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # those already decoding finish on their own
+    return ordered_on_threads(lambda path: (path, file_thumbnail(path, size)), paths, threads, 2 * threads,
+                              cancel or CancelToken(), "thumbnails")
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], cancel: CancelToken | None = None) -> list[Path]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from PIL import Image, UnidentifiedImageError
 
 from engine import heif
 from engine.decode import IMAGE_EXTENSIONS
 from engine.events import CancelToken, EventSink, Progress
+from engine.threads import ordered_on_threads
 
 _DRAFT_SIZE = (160, 160)  # JPEGs decode at 1/2..1/8 scale: every byte is still read, at a fraction of the cost
 
@@ -34,17 +34,12 @@ def check_files(paths: list[str], root: str, on_event: EventSink, cancel: Cancel
     every = max(1, -(-total // 100))  # at most 100 progress events, however many files
     results: list[FileCheck] = []
     workers = min(4, max(2, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-scan") as pool:
-        # A bounded window of work in flight: cancelling waits for at most a few files, not the whole folder.
-        in_flight: deque[Future[FileCheck]] = deque()
-        for index in range(total + 1):
-            if index < total:
-                in_flight.append(pool.submit(check_file, paths[index], root))
-            while in_flight and (len(in_flight) > workers * 4 or index == total):
-                cancel.check()
-                results.append(in_flight.popleft().result())
-                if len(results) % every == 0 and len(results) < total:
-                    on_event(Progress("Scanning images", len(results), total))
+    # A bounded window of work in flight: a cancelled scan has started at most a few files, not the whole folder.
+    for result in ordered_on_threads(partial(check_file, root=root), paths, workers, workers * 4, cancel,
+                                     "dataset-scan"):
+        results.append(result)
+        if len(results) % every == 0 and len(results) < total:
+            on_event(Progress("Scanning images", len(results), total))
     on_event(Progress("Scanning images", total, total))
     return results
 
